@@ -1,0 +1,1 @@
+//! The local database API over any [`crate::store::Store`].

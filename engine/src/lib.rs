@@ -1,0 +1,37 @@
+//! # ferry-engine: the sans-IO core of Ferry
+//!
+//! This crate holds every rule of Ferry's peer-to-peer document sync as pure state machines and
+//! data types. It performs **no IO**: no sockets, no files, no threads, no async runtime, no clock
+//! and no global randomness. Its dependency graph contains nothing that can block, spawn, read a
+//! clock or a socket (CI checks `cargo tree -p ferry-engine -e normal`).
+//!
+//! ## The polling contract
+//!
+//! A host (an adapter, a test, the simulator, a fuzzer, an app's own event loop) owns every socket,
+//! timer and thread and drives the engine's state machines:
+//!
+//! - **inputs** are `handle_*` methods: bytes received, a connection opened or closed, a timer
+//!   fired, a local change happened. Where time matters they take `now: Instant`.
+//! - **outputs** are `#[must_use]` `poll_*` methods returning `Option<_>`: bytes to send, events
+//!   for the application, the next deadline (`poll_timeout`).
+//! - **After every input the host drains every `poll_*` method until it returns `None`.** Outputs
+//!   left undrained are not lost, but the state machine makes no promise about progress until they
+//!   are taken.
+//!
+//! The same inputs give the same outputs, byte for byte. Randomness (such as a new database's
+//! UUID) comes in as a seed through configuration; collections whose order is observable are
+//! ordered.
+//!
+//! ## Layers
+//!
+//! - [`value`]: the JSON data model, its JSON and deterministic CBOR encodings;
+//! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
+//! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
+//! - [`db`]: the local database API over any store.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod db;
+pub mod rev;
+pub mod store;
+pub mod value;

@@ -1,0 +1,82 @@
+//! The [`Store`] trait: the engine's only door to persistence.
+//!
+//! A store keeps, per database:
+//! - documents by ID, each with its encoded revision tree (bytes the engine's
+//!   [`crate::rev::RevTree`] reads and writes; a store never interprets them), its current
+//!   revision, flags and the sequence of its latest change;
+//! - revision bodies by `(document ID, revision ID)`, as encoded bytes;
+//! - a monotonically increasing sequence and the changes feed ordered by it, in which every
+//!   document appears once, at its latest sequence;
+//! - local checkpoints (the replicator's own records) and peer checkpoints (records a remote
+//!   replicator keeps here), the latter with an MVCC generation;
+//! - blobs by digest;
+//! - the database UUID.
+//!
+//! Every write goes through [`Store::apply`], which applies a [`WriteBatch`] atomically: all of
+//! it is durable, or none of it is visible. Revision-tree logic lives in the engine, never in a
+//! store, so implementations stay short; each runs the shared conformance suite
+//! (`ferry_engine::store::conformance`, behind the `conformance` feature).
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod types;
+
+pub use types::{
+    BlobDigest, ChangeEntry, DocFlags, DocRecord, Sequence, StoreError, WriteBatch, WriteOp,
+};
+
+/// Synchronous persistence for one database.
+///
+/// Reads take `&self`, writes `&mut self`. Implementations need only be [`Send`]: hosts that
+/// share a store between tasks put it behind a lock or on a dedicated thread, so store work never
+/// blocks an async runtime.
+pub trait Store: Send {
+    /// The database UUID, if one was set.
+    fn uuid(&self) -> Result<Option<[u8; 16]>, StoreError>;
+
+    /// The document's record without bodies, if the document exists (tombstones exist; purged
+    /// documents do not).
+    fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError>;
+
+    /// The stored body of one revision, if kept.
+    fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The highest sequence assigned so far (0 for an empty database).
+    fn last_sequence(&self) -> Result<Sequence, StoreError>;
+
+    /// Up to `limit` changes with a sequence strictly greater than `since`, in increasing order
+    /// of sequence. Each document appears once, at its latest sequence. Callers page through the
+    /// feed by passing the last sequence they saw.
+    fn changes_since(&self, since: Sequence, limit: usize)
+    -> Result<Vec<ChangeEntry>, StoreError>;
+
+    /// The number of documents (tombstones included).
+    fn document_count(&self) -> Result<u64, StoreError>;
+
+    /// A local checkpoint by ID.
+    fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// A peer checkpoint by ID, with its MVCC generation (1 after the first save).
+    fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError>;
+
+    /// Saves a peer checkpoint if its current generation is `expected` (`None` = must not
+    /// exist yet) and returns the new generation. A mismatch is
+    /// [`StoreError::CheckpointConflict`] and changes nothing.
+    fn set_peer_checkpoint(
+        &mut self,
+        id: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<u64, StoreError>;
+
+    /// A blob's bytes by digest.
+    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether a blob is stored.
+    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError>;
+
+    /// Applies every operation of `batch` in one atomic transaction and returns, in order, the
+    /// sequence assigned to each [`WriteOp::PutDocument`] of the batch. Sequences are assigned
+    /// from `last_sequence() + 1` upward in the order of the operations.
+    fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError>;
+}

@@ -1,0 +1,176 @@
+//! Data types exchanged with a [`super::Store`].
+
+use crate::rev::RevId;
+
+/// A position in a database's changes feed. The first change has sequence 1.
+pub type Sequence = u64;
+
+/// A blob's content address: the SHA-1 of its bytes, as Couchbase Lite names blobs
+/// (`sha1-<base64>` in document bodies).
+pub type BlobDigest = [u8; 20];
+
+/// Flags kept beside a document so that the changes feed and listings need not decode its tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DocFlags {
+    /// The current revision is a deletion (tombstone).
+    pub deleted: bool,
+    /// The document has more than one live leaf (an unresolved conflict).
+    pub conflicted: bool,
+    /// The current revision references blobs.
+    pub has_blobs: bool,
+}
+
+impl DocFlags {
+    /// The flags as one byte (bit 0 deleted, bit 1 conflicted, bit 2 has blobs), for stores.
+    pub fn to_bits(self) -> u8 {
+        u8::from(self.deleted) | (u8::from(self.conflicted) << 1) | (u8::from(self.has_blobs) << 2)
+    }
+
+    /// The flags from [`DocFlags::to_bits`]; unknown bits are ignored.
+    pub fn from_bits(bits: u8) -> Self {
+        DocFlags { deleted: bits & 1 != 0, conflicted: bits & 2 != 0, has_blobs: bits & 4 != 0 }
+    }
+}
+
+/// What a store keeps for one document, bodies aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRecord {
+    /// The document ID.
+    pub doc_id: String,
+    /// The current (winning) revision.
+    pub current_rev: RevId,
+    /// Flags of the current revision.
+    pub flags: DocFlags,
+    /// The sequence of the document's latest change.
+    pub sequence: Sequence,
+    /// Size in bytes of the current revision's encoded body.
+    pub body_size: u64,
+    /// The encoded revision tree; opaque to stores.
+    pub tree: Vec<u8>,
+}
+
+/// One entry of the changes feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEntry {
+    /// The sequence of the document's latest change.
+    pub sequence: Sequence,
+    /// The document ID.
+    pub doc_id: String,
+    /// The current revision at that sequence.
+    pub current_rev: RevId,
+    /// Flags of the current revision.
+    pub flags: DocFlags,
+    /// Size in bytes of the current revision's encoded body.
+    pub body_size: u64,
+}
+
+/// One operation of a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteOp {
+    /// Creates or replaces a document record and gives it the next sequence (the `sequence`
+    /// field of `record` is ignored and replaced). Bodies listed in `put_bodies` are stored;
+    /// bodies listed in `drop_bodies` are removed (missing ones are ignored).
+    PutDocument {
+        /// The new record.
+        record: DocRecord,
+        /// Revision bodies to store: `(revision ID, encoded body)`.
+        put_bodies: Vec<(RevId, Vec<u8>)>,
+        /// Revisions whose bodies are no longer needed.
+        drop_bodies: Vec<RevId>,
+    },
+    /// Removes a document, its bodies and its changes-feed entry entirely (local only).
+    PurgeDocument {
+        /// The document ID.
+        doc_id: String,
+    },
+    /// Saves (or with `None`, deletes) a local checkpoint.
+    SetLocalCheckpoint {
+        /// The checkpoint ID.
+        id: String,
+        /// The checkpoint body, or `None` to delete it.
+        body: Option<Vec<u8>>,
+    },
+    /// Stores a blob. Storing a blob that exists is a no-op.
+    PutBlob {
+        /// The SHA-1 of `bytes`; the store trusts the caller to have verified it.
+        digest: BlobDigest,
+        /// The blob's bytes.
+        bytes: Vec<u8>,
+    },
+    /// Removes a blob, if present.
+    DeleteBlob {
+        /// The blob's digest.
+        digest: BlobDigest,
+    },
+    /// Sets the database UUID.
+    SetUuid {
+        /// The new UUID.
+        uuid: [u8; 16],
+    },
+}
+
+/// Operations applied atomically by [`super::Store::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The operations, applied in order.
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an operation.
+    pub fn push(&mut self, op: WriteOp) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    /// Whether the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A failure of a store. Every store maps its backend's failures onto these variants so that the
+/// engine and the adapters can react without knowing the backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A peer checkpoint was saved with a stale or missing MVCC generation (HTTP 409 on the wire).
+    #[error("checkpoint {id:?} was changed by someone else (current generation {current:?})")]
+    CheckpointConflict {
+        /// The checkpoint ID.
+        id: String,
+        /// Its current generation, `None` if it does not exist.
+        current: Option<u64>,
+    },
+    /// Stored data could not be decoded; the message says what and where.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The file is not a database of this store, or was written by a newer schema.
+    #[error("incompatible database: {0}")]
+    Incompatible(String),
+    /// The disk (or a configured size limit) is full; nothing of the batch was applied.
+    #[error("the database is full: {0}")]
+    Full(String),
+    /// The database is read-only; nothing was written.
+    #[error("the database is read-only: {0}")]
+    ReadOnly(String),
+    /// Another process holds the database locked; the operation may succeed later.
+    #[error("the database is locked by another user: {0}")]
+    Busy(String),
+    /// Any other failure of the backend.
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy(_))
+    }
+}

@@ -1,0 +1,1 @@
+//! The document data model: [`Value`], its JSON and deterministic CBOR encodings.
