@@ -1,1 +1,227 @@
-//! In-memory store.
+//! # ferry-store-memory
+//!
+//! [`MemoryStore`]: Ferry's [`Store`] trait kept entirely in memory. It is what the deterministic
+//! simulator and the engine's tests run on, and suits ephemeral peers that need no durability.
+//! Everything is lost when the value is dropped.
+//!
+//! All collections are ordered (`BTreeMap`), so every read is deterministic.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+
+use ferry_engine::store::{
+    BlobDigest, ChangeEntry, DocRecord, Sequence, Store, StoreError, WriteBatch, WriteOp,
+};
+
+/// A [`Store`] in memory. Cloning copies the whole database (handy to snapshot a peer in tests).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    uuid: Option<[u8; 16]>,
+    last_sequence: Sequence,
+    docs: BTreeMap<String, DocRecord>,
+    /// Sequence → document ID: the changes feed.
+    by_sequence: BTreeMap<Sequence, String>,
+    /// (document ID, revision ID) → encoded body.
+    bodies: BTreeMap<(String, String), Vec<u8>>,
+    local_checkpoints: BTreeMap<String, Vec<u8>>,
+    peer_checkpoints: BTreeMap<String, (Vec<u8>, u64)>,
+    blobs: BTreeMap<BlobDigest, Vec<u8>>,
+}
+
+impl MemoryStore {
+    /// An empty database with no UUID yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of revision bodies held (for tests that check bodies are released).
+    pub fn body_count(&self) -> usize {
+        self.bodies.len()
+    }
+
+    /// The number of blobs held.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
+    }
+
+    fn remove_bodies_of(&mut self, doc_id: &str) {
+        let keys: Vec<_> = self
+            .bodies
+            .range((doc_id.to_owned(), String::new())..)
+            .take_while(|((d, _), _)| d == doc_id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.bodies.remove(&k);
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn uuid(&self) -> Result<Option<[u8; 16]>, StoreError> {
+        Ok(self.uuid)
+    }
+
+    fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self.docs.get(doc_id).cloned())
+    }
+
+    fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .bodies
+            .get(&(doc_id.to_owned(), rev_id.to_owned()))
+            .cloned())
+    }
+
+    fn last_sequence(&self) -> Result<Sequence, StoreError> {
+        Ok(self.last_sequence)
+    }
+
+    fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+        let Some(start) = since.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for (_, doc_id) in self.by_sequence.range(start..).take(limit) {
+            let doc = self.docs.get(doc_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("changes feed names missing document {doc_id:?}"))
+            })?;
+            out.push(ChangeEntry {
+                sequence: doc.sequence,
+                doc_id: doc.doc_id.clone(),
+                current_rev: doc.current_rev.clone(),
+                flags: doc.flags,
+                body_size: doc.body_size,
+            });
+        }
+        Ok(out)
+    }
+
+    fn document_count(&self) -> Result<u64, StoreError> {
+        Ok(self.docs.len() as u64)
+    }
+
+    fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.local_checkpoints.get(id).cloned())
+    }
+
+    fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        Ok(self.peer_checkpoints.get(id).cloned())
+    }
+
+    fn set_peer_checkpoint(
+        &mut self,
+        id: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<u64, StoreError> {
+        let current = self
+            .peer_checkpoints
+            .get(id)
+            .map(|(_, generation)| *generation);
+        if current != expected {
+            return Err(StoreError::CheckpointConflict {
+                id: id.to_owned(),
+                current,
+            });
+        }
+        let next = current.unwrap_or(0) + 1;
+        self.peer_checkpoints
+            .insert(id.to_owned(), (body.to_vec(), next));
+        Ok(next)
+    }
+
+    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.blobs.get(digest).cloned())
+    }
+
+    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        Ok(self.blobs.contains_key(digest))
+    }
+
+    fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
+        // Everything that can fail is checked against the state before the batch; nothing
+        // below can fail, so the batch is all-or-nothing.
+        for op in &batch.ops {
+            match op {
+                WriteOp::ExpectDocument { doc_id, sequence } => {
+                    if self.docs.get(doc_id).map(|d| d.sequence) != *sequence {
+                        return Err(StoreError::DocumentChanged {
+                            doc_id: doc_id.clone(),
+                        });
+                    }
+                }
+                WriteOp::PutDocument { .. }
+                | WriteOp::PurgeDocument { .. }
+                | WriteOp::SetLocalCheckpoint { .. }
+                | WriteOp::PutBlob { .. }
+                | WriteOp::DeleteBlob { .. }
+                | WriteOp::SetUuid { .. } => {}
+                other => {
+                    return Err(StoreError::Backend(format!(
+                        "operation not supported by the memory store: {other:?}"
+                    )));
+                }
+            }
+        }
+        let mut assigned = Vec::new();
+        for op in batch.ops {
+            match op {
+                WriteOp::PutDocument {
+                    mut record,
+                    put_bodies,
+                    drop_bodies,
+                } => {
+                    self.last_sequence += 1;
+                    let sequence = self.last_sequence;
+                    if let Some(old) = self.docs.get(&record.doc_id) {
+                        self.by_sequence.remove(&old.sequence);
+                    }
+                    for rev in drop_bodies {
+                        self.bodies
+                            .remove(&(record.doc_id.clone(), rev.as_str().to_owned()));
+                    }
+                    for (rev, body) in put_bodies {
+                        self.bodies
+                            .insert((record.doc_id.clone(), rev.as_str().to_owned()), body);
+                    }
+                    record.sequence = sequence;
+                    self.by_sequence.insert(sequence, record.doc_id.clone());
+                    self.docs.insert(record.doc_id.clone(), record);
+                    assigned.push(sequence);
+                }
+                WriteOp::PurgeDocument { doc_id } => {
+                    if let Some(old) = self.docs.remove(&doc_id) {
+                        self.by_sequence.remove(&old.sequence);
+                    }
+                    self.remove_bodies_of(&doc_id);
+                }
+                WriteOp::SetLocalCheckpoint { id, body } => match body {
+                    Some(body) => {
+                        self.local_checkpoints.insert(id, body);
+                    }
+                    None => {
+                        self.local_checkpoints.remove(&id);
+                    }
+                },
+                WriteOp::PutBlob { digest, bytes } => {
+                    self.blobs.entry(digest).or_insert(bytes);
+                }
+                WriteOp::DeleteBlob { digest } => {
+                    self.blobs.remove(&digest);
+                }
+                WriteOp::ExpectDocument { .. } => {}
+                WriteOp::SetUuid { uuid } => self.uuid = Some(uuid),
+                // Unknown operations were refused before anything was applied.
+                _ => {}
+            }
+        }
+        Ok(assigned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    ferry_engine::store_conformance_tests!(crate::MemoryStore::new());
+}

@@ -1,1 +1,527 @@
-//! The conformance suite every [`super::Store`] implementation runs.
+//! The conformance suite every [`Store`] implementation runs.
+//!
+//! Each `check_*` function exercises one part of the [`Store`] contract on a fresh, empty store
+//! and panics with a message naming the broken rule. [`store_conformance_tests!`] expands to one
+//! `#[test]` per check:
+//!
+//! ```ignore
+//! #[cfg(test)]
+//! mod tests {
+//!     ferry_engine::store_conformance_tests!(my_crate::MyStore::new());
+//! }
+//! ```
+//!
+//! The expression is evaluated once per test and must give a [`Fixture`]: any [`Store`] is one,
+//! and a store that needs something kept alive beside it (a temporary directory) can wrap both in
+//! a type implementing [`Fixture`].
+//!
+//! [`store_conformance_tests!`]: crate::store_conformance_tests
+
+use super::{BlobDigest, DocFlags, DocRecord, Sequence, Store, StoreError, WriteBatch, WriteOp};
+use crate::rev::RevId;
+
+/// Something that owns a fresh, empty store for one check.
+pub trait Fixture {
+    /// The store under test.
+    type Store: Store;
+    /// The store.
+    fn store(&mut self) -> &mut Self::Store;
+}
+
+impl<S: Store> Fixture for S {
+    type Store = S;
+    fn store(&mut self) -> &mut S {
+        self
+    }
+}
+
+/// Expands to one `#[test]` per conformance check, each on a fresh fixture from `$make`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@tests $make;
+            empty_store, put_and_read_back, update_moves_document_in_feed, feed_paging,
+            bodies_put_and_dropped, purge_removes_everything, sequences_never_reused,
+            local_checkpoints, peer_checkpoint_mvcc, blobs, uuid, guard_makes_batch_atomic,
+            many_documents_in_one_batch);
+    };
+    (@tests $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let mut fixture = $make;
+                $crate::store::conformance::$check(
+                    $crate::store::conformance::Fixture::store(&mut fixture),
+                );
+            }
+        )*
+    };
+}
+
+fn rev(generation: u64, n: u8) -> RevId {
+    RevId::from_digest(generation, &[n; 20])
+}
+
+fn record(doc_id: &str, current: RevId, deleted: bool) -> DocRecord {
+    DocRecord {
+        doc_id: doc_id.to_owned(),
+        current_rev: current,
+        flags: DocFlags {
+            deleted,
+            ..DocFlags::default()
+        },
+        sequence: 0,
+        body_size: 7,
+        tree: format!("tree of {doc_id}").into_bytes(),
+    }
+}
+
+fn put(doc_id: &str, current: RevId, body: &[u8]) -> WriteOp {
+    WriteOp::PutDocument {
+        record: record(doc_id, current.clone(), false),
+        put_bodies: vec![(current, body.to_vec())],
+        drop_bodies: Vec::new(),
+    }
+}
+
+fn apply_one<S: Store>(store: &mut S, op: WriteOp) -> Vec<Sequence> {
+    let mut batch = WriteBatch::new();
+    batch.push(op);
+    store.apply(batch).expect("a valid batch applies")
+}
+
+fn feed<S: Store>(store: &S) -> Vec<(Sequence, String)> {
+    store
+        .changes_since(0, usize::MAX)
+        .expect("changes feed")
+        .into_iter()
+        .map(|c| (c.sequence, c.doc_id))
+        .collect()
+}
+
+/// A new store is empty: no UUID, sequence 0, no documents, an empty feed.
+pub fn empty_store<S: Store>(store: &mut S) {
+    assert_eq!(store.uuid().unwrap(), None, "a new store has no UUID");
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        0,
+        "a new store is at sequence 0"
+    );
+    assert_eq!(store.document_count().unwrap(), 0);
+    assert!(store.document("a").unwrap().is_none());
+    assert!(store.body("a", "1-00").unwrap().is_none());
+    assert!(store.changes_since(0, 10).unwrap().is_empty());
+    assert!(store.local_checkpoint("cp").unwrap().is_none());
+    assert!(store.peer_checkpoint("cp").unwrap().is_none());
+    assert!(!store.has_blob(&[1; 20]).unwrap());
+    assert!(
+        store.apply(WriteBatch::new()).unwrap().is_empty(),
+        "an empty batch assigns nothing"
+    );
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        0,
+        "an empty batch assigns no sequence"
+    );
+}
+
+/// A written document reads back exactly, with the assigned sequence.
+pub fn put_and_read_back<S: Store>(store: &mut S) {
+    let r1 = rev(1, 1);
+    let mut op = put("doc-1", r1.clone(), b"body-1");
+    if let WriteOp::PutDocument { record, .. } = &mut op {
+        record.flags = DocFlags {
+            deleted: false,
+            conflicted: true,
+            has_blobs: true,
+        };
+        record.sequence = 999; // ignored: the store assigns sequences
+    }
+    assert_eq!(apply_one(store, op), vec![1]);
+    let doc = store.document("doc-1").unwrap().expect("document stored");
+    assert_eq!(doc.doc_id, "doc-1");
+    assert_eq!(doc.current_rev, r1);
+    assert_eq!(doc.sequence, 1, "the store assigns the sequence");
+    assert_eq!(
+        doc.flags,
+        DocFlags {
+            deleted: false,
+            conflicted: true,
+            has_blobs: true
+        }
+    );
+    assert_eq!(doc.body_size, 7);
+    assert_eq!(doc.tree, b"tree of doc-1");
+    assert_eq!(
+        store.body("doc-1", r1.as_str()).unwrap().as_deref(),
+        Some(&b"body-1"[..])
+    );
+    assert_eq!(store.last_sequence().unwrap(), 1);
+    assert_eq!(store.document_count().unwrap(), 1);
+    let changes = store.changes_since(0, 10).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].sequence, 1);
+    assert_eq!(changes[0].doc_id, "doc-1");
+    assert_eq!(changes[0].current_rev, r1);
+    assert_eq!(changes[0].body_size, 7);
+    assert!(changes[0].flags.conflicted);
+}
+
+/// Updating a document gives it a new sequence and moves it to the end of the feed, once.
+pub fn update_moves_document_in_feed<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"a1"));
+    apply_one(store, put("b", rev(1, 2), b"b1"));
+    let mut tombstone = record("a", rev(2, 3), true);
+    tombstone.body_size = 0;
+    let seqs = apply_one(
+        store,
+        WriteOp::PutDocument {
+            record: tombstone,
+            put_bodies: vec![(rev(2, 3), Vec::new())],
+            drop_bodies: vec![rev(1, 1)],
+        },
+    );
+    assert_eq!(seqs, vec![3]);
+    assert_eq!(feed(store), vec![(2, "b".to_owned()), (3, "a".to_owned())]);
+    let a = store.document("a").unwrap().unwrap();
+    assert!(a.flags.deleted, "tombstones are documents too");
+    assert_eq!(
+        store.document_count().unwrap(),
+        2,
+        "tombstones count as documents"
+    );
+    let changes = store.changes_since(2, 10).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].flags.deleted);
+    assert_eq!(changes[0].current_rev, rev(2, 3));
+}
+
+/// `changes_since` returns sequences strictly after `since`, in order, at most `limit`.
+pub fn feed_paging<S: Store>(store: &mut S) {
+    let mut batch = WriteBatch::new();
+    for i in 0..25u8 {
+        batch.push(put(&format!("d{i:02}"), rev(1, i), b"x"));
+    }
+    assert_eq!(store.apply(batch).unwrap(), (1..=25).collect::<Vec<_>>());
+    let mut since = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.changes_since(since, 7).unwrap();
+        assert!(page.len() <= 7, "a page holds at most `limit` entries");
+        let Some(last) = page.last() else { break };
+        since = last.sequence;
+        seen.extend(page.into_iter().map(|c| (c.sequence, c.doc_id)));
+    }
+    let expected: Vec<_> = (0..25u64).map(|i| (i + 1, format!("d{i:02}"))).collect();
+    assert_eq!(
+        seen, expected,
+        "paging visits every document once, in sequence order"
+    );
+    assert!(store.changes_since(25, 10).unwrap().is_empty());
+    assert!(store.changes_since(u64::MAX, 10).unwrap().is_empty());
+    assert!(
+        store.changes_since(0, 0).unwrap().is_empty(),
+        "limit 0 returns nothing"
+    );
+}
+
+/// Bodies listed in `put_bodies` are stored; those in `drop_bodies` are removed.
+pub fn bodies_put_and_dropped<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"one"));
+    apply_one(
+        store,
+        WriteOp::PutDocument {
+            record: record("a", rev(2, 2), false),
+            put_bodies: vec![(rev(2, 2), b"two".to_vec())],
+            drop_bodies: vec![rev(1, 1), rev(1, 9)], // the second was never stored: ignored
+        },
+    );
+    assert_eq!(
+        store.body("a", rev(1, 1).as_str()).unwrap(),
+        None,
+        "dropped body is gone"
+    );
+    assert_eq!(
+        store.body("a", rev(2, 2).as_str()).unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    // Bodies are per document: the same revision ID on another document is another body.
+    apply_one(store, put("b", rev(2, 2), b"other"));
+    assert_eq!(
+        store.body("a", rev(2, 2).as_str()).unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(
+        store.body("b", rev(2, 2).as_str()).unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
+}
+
+/// Purging removes the document, its bodies and its feed entry; other documents are untouched.
+pub fn purge_removes_everything<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"a"));
+    apply_one(store, put("ab", rev(1, 2), b"ab"));
+    apply_one(store, put("b", rev(1, 3), b"b"));
+    apply_one(
+        store,
+        WriteOp::PurgeDocument {
+            doc_id: "a".to_owned(),
+        },
+    );
+    assert!(store.document("a").unwrap().is_none());
+    assert!(store.body("a", rev(1, 1).as_str()).unwrap().is_none());
+    assert_eq!(feed(store), vec![(2, "ab".to_owned()), (3, "b".to_owned())]);
+    assert_eq!(
+        store.body("ab", rev(1, 2).as_str()).unwrap().as_deref(),
+        Some(&b"ab"[..])
+    );
+    assert_eq!(store.document_count().unwrap(), 2);
+    // Purging a missing document is a no-op.
+    apply_one(
+        store,
+        WriteOp::PurgeDocument {
+            doc_id: "zzz".to_owned(),
+        },
+    );
+    assert_eq!(store.document_count().unwrap(), 2);
+}
+
+/// Sequences only grow: purges and updates never let a sequence be assigned twice.
+pub fn sequences_never_reused<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"a"));
+    apply_one(store, put("b", rev(1, 2), b"b"));
+    apply_one(
+        store,
+        WriteOp::PurgeDocument {
+            doc_id: "b".to_owned(),
+        },
+    );
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        2,
+        "a purge does not lower the sequence"
+    );
+    let seqs = apply_one(store, put("c", rev(1, 3), b"c"));
+    assert_eq!(seqs, vec![3]);
+    let mut batch = WriteBatch::new();
+    batch.push(put("a", rev(2, 4), b"a2"));
+    batch.push(WriteOp::SetLocalCheckpoint {
+        id: "x".to_owned(),
+        body: Some(vec![1]),
+    });
+    batch.push(put("d", rev(1, 5), b"d"));
+    assert_eq!(
+        store.apply(batch).unwrap(),
+        vec![4, 5],
+        "one sequence per document put"
+    );
+    assert_eq!(store.last_sequence().unwrap(), 5);
+}
+
+/// Local checkpoints are saved, replaced and deleted through batches.
+pub fn local_checkpoints<S: Store>(store: &mut S) {
+    let set = |id: &str, body: Option<&[u8]>| WriteOp::SetLocalCheckpoint {
+        id: id.to_owned(),
+        body: body.map(<[u8]>::to_vec),
+    };
+    apply_one(store, set("cp-1", Some(b"first")));
+    apply_one(store, set("cp-2", Some(b"other")));
+    apply_one(store, set("cp-1", Some(b"second")));
+    assert_eq!(
+        store.local_checkpoint("cp-1").unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(
+        store.local_checkpoint("cp-2").unwrap().as_deref(),
+        Some(&b"other"[..])
+    );
+    apply_one(store, set("cp-1", None));
+    assert_eq!(store.local_checkpoint("cp-1").unwrap(), None);
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        0,
+        "checkpoints are not documents"
+    );
+}
+
+/// Peer checkpoints follow the MVCC rule: a save must name the current generation.
+pub fn peer_checkpoint_mvcc<S: Store>(store: &mut S) {
+    assert_eq!(store.set_peer_checkpoint("p", None, b"v1").unwrap(), 1);
+    assert_eq!(
+        store.peer_checkpoint("p").unwrap(),
+        Some((b"v1".to_vec(), 1))
+    );
+    let conflict = store.set_peer_checkpoint("p", None, b"lost").unwrap_err();
+    assert_eq!(
+        conflict,
+        StoreError::CheckpointConflict {
+            id: "p".to_owned(),
+            current: Some(1)
+        }
+    );
+    assert_eq!(store.set_peer_checkpoint("p", Some(1), b"v2").unwrap(), 2);
+    let stale = store
+        .set_peer_checkpoint("p", Some(1), b"lost")
+        .unwrap_err();
+    assert_eq!(
+        stale,
+        StoreError::CheckpointConflict {
+            id: "p".to_owned(),
+            current: Some(2)
+        }
+    );
+    assert_eq!(
+        store.peer_checkpoint("p").unwrap(),
+        Some((b"v2".to_vec(), 2)),
+        "a refused save changes nothing"
+    );
+    let missing = store
+        .set_peer_checkpoint("q", Some(3), b"lost")
+        .unwrap_err();
+    assert_eq!(
+        missing,
+        StoreError::CheckpointConflict {
+            id: "q".to_owned(),
+            current: None
+        }
+    );
+    assert_eq!(store.peer_checkpoint("q").unwrap(), None);
+}
+
+/// Blobs are stored by digest; storing twice is a no-op; deleting removes them.
+pub fn blobs<S: Store>(store: &mut S) {
+    let d1: BlobDigest = [1; 20];
+    let d2: BlobDigest = [2; 20];
+    apply_one(
+        store,
+        WriteOp::PutBlob {
+            digest: d1,
+            bytes: b"one".to_vec(),
+        },
+    );
+    apply_one(
+        store,
+        WriteOp::PutBlob {
+            digest: d2,
+            bytes: Vec::new(),
+        },
+    );
+    apply_one(
+        store,
+        WriteOp::PutBlob {
+            digest: d1,
+            bytes: b"one".to_vec(),
+        },
+    );
+    assert!(store.has_blob(&d1).unwrap());
+    assert_eq!(store.blob(&d1).unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(
+        store.blob(&d2).unwrap().as_deref(),
+        Some(&b""[..]),
+        "empty blobs exist"
+    );
+    apply_one(store, WriteOp::DeleteBlob { digest: d1 });
+    assert!(!store.has_blob(&d1).unwrap());
+    assert_eq!(store.blob(&d1).unwrap(), None);
+    apply_one(store, WriteOp::DeleteBlob { digest: [9; 20] });
+    assert!(store.has_blob(&d2).unwrap());
+}
+
+/// The UUID is set once through a batch and read back.
+pub fn uuid<S: Store>(store: &mut S) {
+    let uuid = *b"0123456789abcdef";
+    apply_one(store, WriteOp::SetUuid { uuid });
+    assert_eq!(store.uuid().unwrap(), Some(uuid));
+}
+
+/// A failing `ExpectDocument` guard fails the whole batch: nothing of it is visible.
+pub fn guard_makes_batch_atomic<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"a"));
+    let mut batch = WriteBatch::new();
+    batch.push(put("b", rev(1, 2), b"b"));
+    batch.push(WriteOp::SetLocalCheckpoint {
+        id: "cp".to_owned(),
+        body: Some(vec![1]),
+    });
+    batch.push(WriteOp::PutBlob {
+        digest: [7; 20],
+        bytes: vec![7],
+    });
+    batch.push(WriteOp::PurgeDocument {
+        doc_id: "a".to_owned(),
+    });
+    batch.push(WriteOp::ExpectDocument {
+        doc_id: "a".to_owned(),
+        sequence: Some(99),
+    });
+    let err = store.apply(batch).unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::DocumentChanged {
+            doc_id: "a".to_owned()
+        }
+    );
+    assert!(
+        store.document("b").unwrap().is_none(),
+        "no partial batch is visible"
+    );
+    assert!(
+        store.document("a").unwrap().is_some(),
+        "the purge was not applied"
+    );
+    assert!(store.local_checkpoint("cp").unwrap().is_none());
+    assert!(!store.has_blob(&[7; 20]).unwrap());
+    assert_eq!(
+        store.last_sequence().unwrap(),
+        1,
+        "no sequence was consumed"
+    );
+
+    // Guards that hold let the batch through: an existing document at its sequence, and an
+    // absent document expected absent.
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::ExpectDocument {
+        doc_id: "a".to_owned(),
+        sequence: Some(1),
+    });
+    batch.push(WriteOp::ExpectDocument {
+        doc_id: "new".to_owned(),
+        sequence: None,
+    });
+    batch.push(put("new", rev(1, 3), b"n"));
+    assert_eq!(store.apply(batch).unwrap(), vec![2]);
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::ExpectDocument {
+        doc_id: "new".to_owned(),
+        sequence: None,
+    });
+    assert_eq!(
+        store.apply(batch).unwrap_err(),
+        StoreError::DocumentChanged {
+            doc_id: "new".to_owned()
+        },
+        "expecting absence fails when the document exists"
+    );
+}
+
+/// A batch of thousands of documents applies at once and reads back completely.
+pub fn many_documents_in_one_batch<S: Store>(store: &mut S) {
+    let mut batch = WriteBatch::new();
+    for i in 0..5_000u32 {
+        let r = RevId::from_digest(1, &i.to_be_bytes());
+        batch.push(put(&format!("doc-{i:05}"), r, &i.to_le_bytes()));
+    }
+    let seqs = store.apply(batch).unwrap();
+    assert_eq!(seqs.len(), 5_000);
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "sequences are consecutive"
+    );
+    assert_eq!(store.document_count().unwrap(), 5_000);
+    let r = RevId::from_digest(1, &4_321u32.to_be_bytes());
+    assert_eq!(
+        store.body("doc-04321", r.as_str()).unwrap().as_deref(),
+        Some(&4_321u32.to_le_bytes()[..])
+    );
+    assert_eq!(store.changes_since(4_990, 100).unwrap().len(), 10);
+}

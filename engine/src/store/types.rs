@@ -28,7 +28,11 @@ impl DocFlags {
 
     /// The flags from [`DocFlags::to_bits`]; unknown bits are ignored.
     pub fn from_bits(bits: u8) -> Self {
-        DocFlags { deleted: bits & 1 != 0, conflicted: bits & 2 != 0, has_blobs: bits & 4 != 0 }
+        DocFlags {
+            deleted: bits & 1 != 0,
+            conflicted: bits & 2 != 0,
+            has_blobs: bits & 4 != 0,
+        }
     }
 }
 
@@ -103,6 +107,16 @@ pub enum WriteOp {
         /// The blob's digest.
         digest: BlobDigest,
     },
+    /// A guard: the whole batch fails with [`StoreError::DocumentChanged`] unless the document's
+    /// latest sequence is `sequence` (`None`: the document must not exist) when the batch starts.
+    /// Writers that read a document, compute its new tree and write it back put this first, so
+    /// that a concurrent writer's change is never silently overwritten.
+    ExpectDocument {
+        /// The document ID.
+        doc_id: String,
+        /// The expected latest sequence, or `None` for "absent".
+        sequence: Option<Sequence>,
+    },
     /// Sets the database UUID.
     SetUuid {
         /// The new UUID.
@@ -147,6 +161,13 @@ pub enum StoreError {
         id: String,
         /// Its current generation, `None` if it does not exist.
         current: Option<u64>,
+    },
+    /// An [`WriteOp::ExpectDocument`] guard failed: the document changed since it was read.
+    /// Nothing of the batch was applied; read again and retry.
+    #[error("document {doc_id:?} was changed by another writer")]
+    DocumentChanged {
+        /// The document ID.
+        doc_id: String,
     },
     /// Stored data could not be decoded; the message says what and where.
     #[error("corrupt stored data: {0}")]
