@@ -132,6 +132,29 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_examples_of_docs_revision_ids() {
+        let body = |n: i32| Value::object([("a", n)]);
+        assert_eq!(
+            new_rev_id(None, false, &body(1)).unwrap().as_str(),
+            "1-6079262b85c7f72a6abac3055f17ae259df6a9a2"
+        );
+        let parent = rev("1-6b1ccd815504bdc118033214b67018360704b84f");
+        assert_eq!(
+            new_rev_id(Some(&parent), false, &body(2)).unwrap().as_str(),
+            "2-9bf9b8eecf347216f105908d186b890cccc716c3"
+        );
+        assert_eq!(
+            new_rev_id(Some(&parent), true, &body(2)).unwrap().as_str(),
+            "2-a2246b3a333cae6c9e3323e312d8df9d3a1a8389"
+        );
+        let keys = Value::object([("b", 1), ("aa", 2), ("", 3)]);
+        assert_eq!(
+            keys.to_cbor(),
+            [0xa3, 0x60, 0x03, 0x61, 0x62, 0x01, 0x62, 0x61, 0x61, 0x02]
+        );
+    }
+
+    #[test]
     fn a_deletion_hashes_the_empty_map_whatever_the_body() {
         let parent = rev("3-30b16fec190c3b6b81e4d0e0e5b5dc3e7c0ad1a2");
         let mut input = vec![parent.as_str().len() as u8];
