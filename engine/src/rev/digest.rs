@@ -66,7 +66,8 @@ pub fn new_rev_id(
 }
 
 /// Like [`new_rev_id`], for a body already in deterministic CBOR (as stored). The bytes are
-/// checked, without allocating, to be deterministic CBOR of the data model
+/// checked, without allocating, to be deterministic CBOR of the data model nested at most
+/// [`MAX_DEPTH_CEILING`](crate::value::MAX_DEPTH_CEILING) deep
 /// ([`DigestError::BodyNotDeterministic`] otherwise), because peers only converge on IDs made
 /// from identical bytes. A deletion ignores `body_cbor` (not even checking it) and hashes the
 /// empty map.
@@ -226,6 +227,26 @@ mod tests {
             new_rev_id_from_cbor(None, false, &[0xa1]),
             Err(DigestError::BodyNotDeterministic(
                 ValueError::LengthExceedsInput { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn both_variants_accept_bodies_nested_to_the_decoders_ceiling() {
+        let mut deep = Value::empty_object();
+        for _ in 0..crate::value::MAX_DEPTH_CEILING - 1 {
+            deep = Value::array([deep]);
+        }
+        let cbor = deep.to_cbor();
+        assert_eq!(
+            new_rev_id_from_cbor(None, false, &cbor),
+            new_rev_id(None, false, &deep)
+        );
+        let deeper = Value::array([deep]).to_cbor();
+        assert!(matches!(
+            new_rev_id_from_cbor(None, false, &deeper),
+            Err(DigestError::BodyNotDeterministic(
+                ValueError::DepthLimitExceeded { .. }
             ))
         ));
     }

@@ -79,13 +79,13 @@ pub fn cbor_to_json(cbor: &[u8]) -> Result<Vec<u8>, ValueError> {
     Value::from_cbor(cbor).map(|v| v.to_json())
 }
 
-/// Re-encodes CBOR of the data model in core deterministic encoding. Input that already is
-/// deterministic comes back unchanged.
+/// Re-encodes CBOR of the data model in core deterministic encoding (nesting within
+/// [`MAX_DEPTH_CEILING`]). Input that already is deterministic comes back unchanged.
 pub fn canonicalize_cbor(cbor: &[u8]) -> Result<Vec<u8>, ValueError> {
     if is_deterministic_cbor(cbor) {
         return Ok(cbor.to_vec());
     }
-    Value::from_cbor(cbor).map(|v| v.to_cbor())
+    Value::from_cbor_with_max_depth(cbor, MAX_DEPTH_CEILING).map(|v| v.to_cbor())
 }
 
 /// Whether `cbor` is exactly one item of the data model in core deterministic encoding, i.e.
@@ -95,16 +95,16 @@ pub fn is_deterministic_cbor(cbor: &[u8]) -> bool {
 }
 
 /// Checks, without allocating, that `cbor` is exactly one item of the data model in core
-/// deterministic encoding (nesting within [`DEFAULT_MAX_DEPTH`]); the error says why not:
+/// deterministic encoding, nested at most [`MAX_DEPTH_CEILING`] deep; the error says why not:
 /// [`ValueError::NotDeterministic`] for valid but non-deterministic CBOR, or the error
 /// [`Value::from_cbor`] would report.
 pub fn check_deterministic_cbor(cbor: &[u8]) -> Result<(), ValueError> {
     let mut d = Decoder {
         buf: cbor,
         pos: 0,
-        limit: DEFAULT_MAX_DEPTH,
+        limit: MAX_DEPTH_CEILING,
     };
-    d.check(DEFAULT_MAX_DEPTH)?;
+    d.check(MAX_DEPTH_CEILING)?;
     d.finish()
 }
 
