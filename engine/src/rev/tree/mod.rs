@@ -1,5 +1,6 @@
 //! The per-document revision tree ([`RevTree`]).
 
+mod codec;
 mod error;
 mod insert;
 mod prune;
@@ -11,6 +12,7 @@ use std::fmt;
 
 use crate::rev::RevId;
 
+pub use codec::TREE_FORMAT_VERSION;
 pub use error::RevTreeError;
 
 /// The default depth [`RevTree::prune`] keeps below every leaf.
