@@ -3,6 +3,8 @@
 mod codec;
 mod error;
 mod insert;
+#[cfg(test)]
+mod proptests;
 mod prune;
 #[cfg(test)]
 pub(crate) mod testgen;
