@@ -8,7 +8,10 @@ use crate::rev::RevId;
 pub enum RevTreeError {
     /// A local edit's base is not the current revision (a stale base: HTTP 409). `current` is
     /// the current revision, `None` when the document has no revision yet.
-    #[error("conflict: the edit's base is not the current revision {current:?}")]
+    #[error(
+        "conflict: the edit's base is not the current revision ({})",
+        current.as_ref().map_or("none", |r| r.as_str())
+    )]
     Conflict {
         /// The current revision the edit should have been based on.
         current: Option<RevId>,
@@ -58,4 +61,64 @@ pub enum RevTreeError {
     /// Encoded tree bytes carry a format version this build does not know.
     #[error("unsupported revision tree format version {0}")]
     UnsupportedVersion(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_revision_and_the_problem() {
+        let r = RevId::parse("3-ab").unwrap();
+        let cases = [
+            (
+                RevTreeError::Conflict {
+                    current: Some(r.clone()),
+                },
+                "conflict",
+            ),
+            (RevTreeError::UnknownParent(r.clone()), "not in the tree"),
+            (RevTreeError::ParentNotLeaf(r.clone()), "not a leaf"),
+            (RevTreeError::Duplicate(r.clone()), "already"),
+            (
+                RevTreeError::GenerationMismatch {
+                    rev: r.clone(),
+                    expected: 2,
+                },
+                "generation 2",
+            ),
+            (
+                RevTreeError::NotAChain {
+                    index: 1,
+                    rev: r.clone(),
+                    expected: 4,
+                },
+                "generation 4",
+            ),
+            (
+                RevTreeError::GenerationOverflow(r.clone()),
+                "largest generation",
+            ),
+            (RevTreeError::NotFound(r.clone()), "not in the tree"),
+            (RevTreeError::NotALeaf(r.clone()), "not a leaf"),
+        ];
+        for (e, needle) in cases {
+            let msg = e.to_string();
+            assert!(msg.contains("3-ab") && msg.contains(needle), "{msg}");
+        }
+        assert_eq!(
+            RevTreeError::EmptyHistory.to_string(),
+            "the revision history is empty"
+        );
+        assert!(
+            RevTreeError::Corrupt("node 3".into())
+                .to_string()
+                .contains("node 3")
+        );
+        assert!(
+            RevTreeError::UnsupportedVersion(9)
+                .to_string()
+                .contains('9')
+        );
+    }
 }

@@ -34,9 +34,10 @@ impl RevTree {
     /// `max_depth` generations above it — so every leaf keeps `max_depth` ancestors (or all it
     /// had) — or if it is a remote ancestor. The current revision is a leaf, so it stays. A
     /// remote ancestor deeper than that also keeps the revisions between it and the kept
-    /// revisions below it, so that it never becomes a leaf itself. Revisions whose parent is removed become roots. The winner, the leaves and
-    /// the conflicted flag never change. [`DEFAULT_MAX_DEPTH`](super::DEFAULT_MAX_DEPTH) is the
-    /// usual depth; `0` keeps only leaves and remote ancestors.
+    /// revisions below it, so that it never becomes a leaf itself. Revisions whose parent is
+    /// removed become roots. The winner, the leaves, the conflicted flag and the flags of kept
+    /// revisions never change. [`DEFAULT_MAX_DEPTH`](super::DEFAULT_MAX_DEPTH) is the usual
+    /// depth; `0` keeps only leaves and remote ancestors (and what links those to leaves).
     pub fn prune(&mut self, max_depth: u32) -> Vec<RevId> {
         let n = self.nodes.len();
         // Nearest leaf distance from each node, computed children first (reverse topological).
