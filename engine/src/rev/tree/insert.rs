@@ -160,19 +160,21 @@ impl RevTree {
         if let Some(p) = parent {
             self.release_body(p, &mut change.drop_bodies);
         }
-        // Only the parent stopped being a leaf and only `new` became one: unless the parent was
-        // the winner, the winner is the better of the old winner and `new`.
+        // Only the parent stopped being a leaf and only `new` became one. If the parent was not
+        // the winner, the winner is the better of the old winner and `new`. If it was, `new`
+        // (one generation higher) beats every other leaf — unless it deletes a live winner,
+        // when another live leaf may take over.
         self.current = match before_current {
             Some(c) if Some(c) != parent => Some(if self.winner_key(new) > self.winner_key(c) {
                 new
             } else {
                 c
             }),
-            Some(_) => {
+            Some(c) if deleted && !self.nodes[c].deleted => {
                 self.update_current();
                 self.current
             }
-            None => Some(new),
+            _ => Some(new),
         };
         change.current_changed = self.current != before_current;
         // The live-leaf count grows iff a live leaf appears without replacing a live leaf.

@@ -162,6 +162,106 @@ proptest! {
     }
 }
 
+/// A new revision ID of `generation`, unique within one test run.
+fn fresh(rng: &mut Rng, counter: &mut u16, generation: u64) -> RevId {
+    *counter += 1;
+    let [hi, lo] = counter.to_be_bytes();
+    RevId::from_digest(generation, &[rng.next_u64() as u8, hi, lo])
+}
+
+/// One random operation on `t`, asserting what its result must be.
+fn random_operation(t: &mut RevTree, rng: &mut Rng, counter: &mut u16) {
+    let ids: Vec<RevId> = t.iter().map(|n| n.rev_id().clone()).collect();
+    let leaves: Vec<RevId> = t.leaves().iter().map(|n| n.rev_id().clone()).collect();
+    let op = if ids.is_empty() { 0 } else { rng.below(8) };
+    match op {
+        0 | 1 => {
+            let base = t.current().cloned();
+            let generation = base.as_ref().map_or(1, |b| b.generation() + 1);
+            let r = fresh(rng, counter, generation);
+            let deleted = rng.chance(1, 4);
+            let c = t.add_local_edit(base.as_ref(), r.clone(), deleted).unwrap();
+            assert_eq!(c.store_body.as_ref(), Some(&r));
+            if !deleted {
+                assert_eq!(t.current(), Some(&r), "a live edit of the winner wins");
+            }
+        }
+        2 => {
+            let leaf = &leaves[rng.below(leaves.len())];
+            let r = fresh(rng, counter, leaf.generation() + 1);
+            let c = t
+                .add_child(Some(leaf), r.clone(), rng.chance(1, 4))
+                .unwrap();
+            assert_eq!(c.added, vec![r]);
+        }
+        3 => {
+            let at = &ids[rng.below(ids.len())];
+            let new_revs: Vec<RevId> = (1..=1 + rng.below(3) as u64)
+                .rev()
+                .map(|k| fresh(rng, counter, at.generation() + k))
+                .collect();
+            let mut history = new_revs.clone();
+            history.push(at.clone());
+            history.extend(t.history(at, rng.below(4), |_| false));
+            let c = t.insert_with_history(&history, rng.chance(1, 4)).unwrap();
+            assert_eq!(c.added, new_revs.into_iter().rev().collect::<Vec<_>>());
+            assert!(c.changed);
+        }
+        4 => {
+            let r = &ids[rng.below(ids.len())];
+            let _ = t.set_remote_ancestor(rng.below(3) as u32, r).unwrap();
+        }
+        5 => {
+            let (current, leaves_before) = (t.current().cloned(), leaves.clone());
+            let _ = t.prune(rng.below(4) as u32);
+            assert_eq!(t.current().cloned(), current);
+            let after: Vec<RevId> = t.leaves().iter().map(|n| n.rev_id().clone()).collect();
+            assert_eq!(after, leaves_before);
+        }
+        6 if rng.chance(1, 3) => {
+            let leaf = &leaves[rng.below(leaves.len())];
+            let c = t.purge_branch(leaf).unwrap();
+            assert!(c.removed.contains(leaf) && !t.contains(leaf));
+        }
+        _ => {
+            // A stale base is refused and changes nothing.
+            let stale = ids.iter().find(|r| Some(*r) != t.current()).cloned();
+            if let Some(stale) = stale {
+                let before = t.clone();
+                let r = fresh(rng, counter, stale.generation() + 1);
+                let e = t.add_local_edit(Some(&stale), r, false).unwrap_err();
+                assert_eq!(
+                    e,
+                    RevTreeError::Conflict {
+                        current: before.current().cloned()
+                    }
+                );
+                assert_eq!(*t, before);
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn random_operations_keep_every_invariant(seed in any::<u64>(), steps in 1usize..80) {
+        let mut rng = Rng::new(seed);
+        let mut counter = 0u16;
+        let mut t = RevTree::new();
+        for _ in 0..steps {
+            random_operation(&mut t, &mut rng, &mut counter);
+            check_invariants(&t);
+            for n in t.iter() {
+                // Without set_has_body, bodies follow the rule: every leaf has one, and
+                // inner revisions only as remote ancestors.
+                prop_assert!(n.is_leaf() <= n.has_body(), "{:?}", n);
+                prop_assert!(n.has_body() <= (n.is_leaf() || n.is_remote_ancestor()), "{:?}", n);
+            }
+            prop_assert_eq!(&RevTree::decode(&t.encode()).unwrap(), &t);
+        }
+    }
+}
+
 #[test]
 fn generator_covers_the_interesting_shapes() {
     let mut conflicted = 0;
