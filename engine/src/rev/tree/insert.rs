@@ -65,7 +65,9 @@ impl RevTree {
     /// `base` may be `None` for a document with no revision yet, and also when the current
     /// revision is a deletion: writing a "new" document over a tombstone continues the deleted
     /// branch (the new revision is a child of the tombstone), as Couchbase Lite does. Other
-    /// errors are those of [`RevTree::add_child`].
+    /// errors are those of [`RevTree::add_child`]. In a conflicted document the base is the
+    /// winner; to edit a losing branch (say, to resolve a conflict), use
+    /// [`RevTree::add_child`] on its leaf.
     pub fn add_local_edit(
         &mut self,
         base: Option<&RevId>,
@@ -184,7 +186,9 @@ impl RevTree {
 
     /// Records that remote peer `remote_id` has revision `rev` (its body is kept as a delta
     /// base). The previously recorded revision's body is released (listed in
-    /// [`Change::drop_bodies`]) unless it is a leaf or another peer's remote ancestor.
+    /// [`Change::drop_bodies`]) unless it is a leaf or another peer's remote ancestor. The tree
+    /// does not know bodies it never had: whether `rev`'s body is available as a delta base is
+    /// [`RevNode::has_body`](super::RevNode::has_body).
     /// Fails with [`RevTreeError::NotFound`] if `rev` is not in the tree.
     pub fn set_remote_ancestor(
         &mut self,

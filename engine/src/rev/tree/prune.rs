@@ -202,6 +202,34 @@ mod tests {
     }
 
     #[test]
+    fn large_trees_stay_correct() {
+        let mut t = RevTree::new();
+        let mut base: Option<RevId> = None;
+        for g in 1..=20_000u64 {
+            let r = RevId::from_digest(g, &g.to_be_bytes());
+            let c = t.add_local_edit(base.as_ref(), r.clone(), false).unwrap();
+            assert!(c.current_changed);
+            base = Some(r);
+        }
+        let _ = t
+            .insert_with_history(&[rev("19990-ff"), rev("19989-ff")], false)
+            .unwrap();
+        assert_eq!(t.len(), 20_002);
+        assert!(t.is_conflicted());
+        let bytes = t.encode();
+        assert_eq!(RevTree::decode(&bytes).unwrap(), t);
+        let removed = t.prune(crate::rev::DEFAULT_MAX_DEPTH);
+        assert_eq!(removed.len(), 20_000 - 51);
+        assert_eq!(
+            t.len(),
+            53,
+            "51 on the long branch, 2 in a tree whose history shared nothing"
+        );
+        assert_eq!(t.current(), base.as_ref());
+        assert_eq!(t.history(base.as_ref().unwrap(), 100, |_| false).len(), 50);
+    }
+
+    #[test]
     fn purge_branch_removes_a_losing_branch() {
         let mut t = RevTree::new();
         let _ = t.insert_with_history(&chain(3, "aa"), false).unwrap();
