@@ -44,8 +44,9 @@ pub struct RevId {
 impl RevId {
     /// Parses and validates a revision ID.
     pub fn parse(s: &str) -> Result<Self, RevIdError> {
-        let (gen_text, digest) =
-            s.split_once('-').ok_or_else(|| RevIdError::MissingSeparator(s.to_owned()))?;
+        let (gen_text, digest) = s
+            .split_once('-')
+            .ok_or_else(|| RevIdError::MissingSeparator(s.to_owned()))?;
         if gen_text.is_empty()
             || gen_text.len() > 20
             || !gen_text.bytes().all(|b| b.is_ascii_digit())
@@ -53,8 +54,9 @@ impl RevId {
         {
             return Err(RevIdError::BadGeneration(s.to_owned()));
         }
-        let generation: u64 =
-            gen_text.parse().map_err(|_| RevIdError::GenerationOverflow(s.to_owned()))?;
+        let generation: u64 = gen_text
+            .parse()
+            .map_err(|_| RevIdError::GenerationOverflow(s.to_owned()))?;
         if generation == 0 {
             return Err(RevIdError::ZeroGeneration(s.to_owned()));
         }
@@ -91,7 +93,11 @@ impl RevId {
             text.push(char::from(HEX[usize::from(b >> 4)]));
             text.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
-        RevId { generation, text: text.into(), digest_at: digest_at as u8 }
+        RevId {
+            generation,
+            text: text.into(),
+            digest_at: digest_at as u8,
+        }
     }
 
     /// The generation: 1 for a document's first revision, parent + 1 after.
@@ -119,9 +125,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl Ord for RevId {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.generation
-            .cmp(&other.generation)
-            .then_with(|| self.digest_hex().as_bytes().cmp(other.digest_hex().as_bytes()))
+        self.generation.cmp(&other.generation).then_with(|| {
+            self.digest_hex()
+                .as_bytes()
+                .cmp(other.digest_hex().as_bytes())
+        })
     }
 }
 
@@ -172,20 +180,47 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_the_reason() {
-        assert!(matches!(RevId::parse("abc"), Err(RevIdError::MissingSeparator(_))));
-        assert!(matches!(RevId::parse("-ab"), Err(RevIdError::BadGeneration(_))));
-        assert!(matches!(RevId::parse("x1-ab"), Err(RevIdError::BadGeneration(_))));
-        assert!(matches!(RevId::parse("01-ab"), Err(RevIdError::BadGeneration(_))));
-        assert!(matches!(RevId::parse("+1-ab"), Err(RevIdError::BadGeneration(_))));
-        assert!(matches!(RevId::parse("0-ab"), Err(RevIdError::ZeroGeneration(_))));
+        assert!(matches!(
+            RevId::parse("abc"),
+            Err(RevIdError::MissingSeparator(_))
+        ));
+        assert!(matches!(
+            RevId::parse("-ab"),
+            Err(RevIdError::BadGeneration(_))
+        ));
+        assert!(matches!(
+            RevId::parse("x1-ab"),
+            Err(RevIdError::BadGeneration(_))
+        ));
+        assert!(matches!(
+            RevId::parse("01-ab"),
+            Err(RevIdError::BadGeneration(_))
+        ));
+        assert!(matches!(
+            RevId::parse("+1-ab"),
+            Err(RevIdError::BadGeneration(_))
+        ));
+        assert!(matches!(
+            RevId::parse("0-ab"),
+            Err(RevIdError::ZeroGeneration(_))
+        ));
         assert!(matches!(
             RevId::parse("18446744073709551616-ab"),
             Err(RevIdError::GenerationOverflow(_))
         ));
         assert!(matches!(RevId::parse("1-"), Err(RevIdError::BadDigest(_))));
-        assert!(matches!(RevId::parse("1-abc"), Err(RevIdError::BadDigest(_))));
-        assert!(matches!(RevId::parse("1-zz"), Err(RevIdError::BadDigest(_))));
-        assert!(matches!(RevId::parse("1-ab-cd"), Err(RevIdError::BadDigest(_))));
+        assert!(matches!(
+            RevId::parse("1-abc"),
+            Err(RevIdError::BadDigest(_))
+        ));
+        assert!(matches!(
+            RevId::parse("1-zz"),
+            Err(RevIdError::BadDigest(_))
+        ));
+        assert!(matches!(
+            RevId::parse("1-ab-cd"),
+            Err(RevIdError::BadDigest(_))
+        ));
         let long = format!("1-{}", "a".repeat(130));
         assert!(matches!(RevId::parse(&long), Err(RevIdError::BadDigest(_))));
     }

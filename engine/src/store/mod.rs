@@ -47,8 +47,7 @@ pub trait Store: Send {
     /// Up to `limit` changes with a sequence strictly greater than `since`, in increasing order
     /// of sequence. Each document appears once, at its latest sequence. Callers page through the
     /// feed by passing the last sequence they saw.
-    fn changes_since(&self, since: Sequence, limit: usize)
-    -> Result<Vec<ChangeEntry>, StoreError>;
+    fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError>;
 
     /// The number of documents (tombstones included).
     fn document_count(&self) -> Result<u64, StoreError>;

@@ -28,7 +28,11 @@ impl DocFlags {
 
     /// The flags from [`DocFlags::to_bits`]; unknown bits are ignored.
     pub fn from_bits(bits: u8) -> Self {
-        DocFlags { deleted: bits & 1 != 0, conflicted: bits & 2 != 0, has_blobs: bits & 4 != 0 }
+        DocFlags {
+            deleted: bits & 1 != 0,
+            conflicted: bits & 2 != 0,
+            has_blobs: bits & 4 != 0,
+        }
     }
 }
 

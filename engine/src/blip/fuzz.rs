@@ -1,0 +1,97 @@
+//! The fuzz harness shared by `fuzz/fuzz_targets/blip_frames.rs` and the engine's corpus replay
+//! test (`engine/tests/blip_fuzz_corpus.rs`), so the corpus runs on stable Rust in CI.
+
+use super::{Config, Connection, Event, Message, ProtocolError, SendOptions};
+
+/// Splits fuzz input into frames: each frame is a big-endian `u16` length then that many bytes
+/// (a short last frame takes what is left).
+#[must_use]
+pub fn split_frames(data: &[u8]) -> Vec<&[u8]> {
+    let mut frames = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        let end = (2 + len).min(rest.len());
+        frames.push(&rest[2..end]);
+        rest = &rest[end..];
+    }
+    frames
+}
+
+/// Joins frames in the format [`split_frames`] reads (frames over 65,535 bytes are cut).
+#[must_use]
+pub fn join_frames<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in frames {
+        let frame = &frame[..frame.len().min(usize::from(u16::MAX))];
+        out.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        out.extend_from_slice(frame);
+    }
+    out
+}
+
+/// Feeds `data`'s frames into a [`Connection`] (which first sends 40 requests, so replies
+/// numbered 1–40 are expected), answering each request and draining every output. Panics if an
+/// invariant breaks: a limit exceeded, a close code outside 1002/1008/1009, or a fatal error
+/// that is not sticky.
+pub fn fuzz_harness(data: &[u8]) {
+    let config = Config {
+        max_message_size: 1 << 20,
+        max_incoming_buffered: 2 << 20,
+        max_outbox_bytes: 4 << 20,
+        ..Config::default()
+    };
+    let mut conn = Connection::new(config.clone());
+    for i in 0..40u32 {
+        let options = SendOptions {
+            urgent: i % 3 == 0,
+            compressed: i % 2 == 0,
+            no_reply: false,
+        };
+        let sent = conn.send_request(
+            &Message::request("fuzz").with_body(vec![b'x'; 100]),
+            options,
+        );
+        assert_eq!(sent, Ok(u64::from(i) + 1));
+    }
+    let mut failure: Option<ProtocolError> = None;
+    for frame in split_frames(data) {
+        match conn.handle_frame(frame) {
+            Ok(()) => assert!(failure.is_none(), "a fatal error was not sticky"),
+            Err(err) => {
+                assert!(
+                    matches!(err.close_code(), 1002 | 1008 | 1009),
+                    "unexpected close code for {err}"
+                );
+                if let Some(first) = &failure {
+                    assert_eq!(first, &err, "a fatal error was not sticky");
+                }
+                failure = Some(err);
+            }
+        }
+        assert!(conn.buffered_incoming() <= config.max_incoming_buffered);
+        while let Some(event) = conn.poll_event() {
+            assert!(failure.is_none(), "an event after a fatal error");
+            if let Event::RequestReceived {
+                number,
+                no_reply: false,
+                message,
+            } = event
+            {
+                let reply = Message::new().with_body(message.body);
+                let _ = conn.send_reply(number, &reply);
+            }
+        }
+        let mut frames = 0;
+        while let Some(frame) = conn.poll_frame() {
+            assert!(failure.is_none(), "a frame after a fatal error");
+            frames += 1;
+            assert!(frames < 10_000 && frame.len() <= 20_000, "runaway output");
+        }
+        assert!(conn.buffered_outgoing() <= config.max_outbox_bytes);
+    }
+    if let Some(err) = failure {
+        assert_eq!(conn.handle_frame(&[0, 0]), Err(err.clone()));
+        assert_eq!(conn.error(), Some(&err));
+    }
+}
