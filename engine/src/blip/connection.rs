@@ -335,6 +335,7 @@ impl Connection {
                 kind,
                 number,
                 bytes,
+                ..
             } => {
                 self.outbox
                     .handle_ack(kind, number, bytes, self.config.max_unacked_bytes.max(1));

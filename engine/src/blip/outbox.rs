@@ -9,6 +9,9 @@
 //!   paused (its lane waits; the other lane may go) until the peer's ACK arrives.
 //! - Frames carry up to [`Config::max_frame_size`] bytes of data when the message is urgent or
 //!   alone in the outbox, else [`Config::frame_size`].
+//! - Requests start in number order across both lanes: an urgent request waits for the first
+//!   frame of an older normal request that has not started (receivers require new request
+//!   numbers in sequence).
 //! - ACK frames jump every queue.
 
 use std::collections::VecDeque;
@@ -17,6 +20,26 @@ use super::codec::FrameWriter;
 use super::error::ProtocolError;
 use super::frame::{FrameFlags, FrameHeader, MessageType};
 use super::{Config, MessageNumber};
+
+/// Whether `lane`'s head may send a frame now: it is not paused for an ACK and, if it is a
+/// request not yet started, no older request in `other` is still unstarted (requests must start
+/// in number order: receivers such as LiteCore reject a new request number out of sequence).
+fn ready(lane: &VecDeque<Outgoing>, other: &VecDeque<Outgoing>, max_unacked: u64) -> bool {
+    let Some(head) = lane.front() else {
+        return false;
+    };
+    if head.paused(max_unacked) {
+        return false;
+    }
+    if head.offset > 0 || head.header.kind != MessageType::Request {
+        return true;
+    }
+    // In a lane, requests are queued in number order, so the first unstarted one is the oldest.
+    other
+        .iter()
+        .find(|m| m.header.kind == MessageType::Request && m.offset == 0)
+        .is_none_or(|m| m.header.number > head.header.number)
+}
 
 #[derive(Debug)]
 struct Outgoing {
@@ -160,8 +183,8 @@ impl Outbox {
             return Ok(Some(FrameWriter::encode_ack(kind, number, bytes)));
         }
         let max_unacked = config.max_unacked_bytes.max(1);
-        let urgent_ready = self.urgent.front().is_some_and(|m| !m.paused(max_unacked));
-        let normal_ready = self.normal.front().is_some_and(|m| !m.paused(max_unacked));
+        let urgent_ready = ready(&self.urgent, &self.normal, max_unacked);
+        let normal_ready = ready(&self.normal, &self.urgent, max_unacked);
         let use_urgent = match (urgent_ready, normal_ready) {
             (false, false) => return Ok(None),
             (true, false) => true,
@@ -239,12 +262,31 @@ mod tests {
             ..Config::default()
         };
         let mut o = Outbox::new();
-        o.push(header(1, 0), vec![0; 30]);
-        o.push(header(2, FrameFlags::URGENT), vec![0; 50]);
+        o.push(header(1, FrameFlags::URGENT), vec![0; 50]);
+        o.push(header(2, 0), vec![0; 30]);
         assert_eq!(o.buffered(), 80);
         let order: Vec<u64> = drain(&mut o, &config).iter().map(|h| h.number).collect();
-        assert_eq!(order, [2, 2, 1, 2, 2, 1, 2, 1]);
+        assert_eq!(order, [1, 1, 2, 1, 1, 2, 1, 2]);
         assert_eq!(o.buffered(), 0);
+    }
+
+    #[test]
+    fn requests_start_in_number_order_across_lanes() {
+        let config = Config {
+            frame_size: 10,
+            max_frame_size: 10,
+            ..Config::default()
+        };
+        let mut o = Outbox::new();
+        o.push(header(1, 0), vec![0; 30]);
+        o.push(header(2, FrameFlags::URGENT), vec![0; 30]);
+        // Urgent #2 waits for #1 to start; then the urgent lane goes first.
+        o.push(
+            FrameHeader::new(9, MessageType::Reply, FrameFlags::URGENT),
+            vec![0; 10],
+        );
+        let order: Vec<u64> = drain(&mut o, &config).iter().map(|h| h.number).collect();
+        assert_eq!(order, [1, 2, 2, 2, 9, 1, 1]);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum Received {
         kind: MessageType,
         /// The acknowledged message's number.
         number: MessageNumber,
+        /// The ACK frame's flags (normally urgent and no-reply).
+        flags: FrameFlags,
         /// The bytes of that message the peer has received so far.
         bytes: u64,
     },
@@ -160,6 +162,7 @@ impl FrameReader {
                 return Ok(Received::Ack {
                     kind: header.kind,
                     number: header.number,
+                    flags: header.flags,
                     bytes,
                 });
             }
