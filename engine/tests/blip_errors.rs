@@ -144,7 +144,7 @@ fn oversize_properties() {
     let msg = Message::request("x").with_property("long", "0123456789abcdef");
     let f = frame(MessageType::Request, 1, 0, &msg.encode().unwrap());
     let expected = ProtocolError::PropertiesTooLarge {
-        size: 31,
+        size: 32,
         limit: 16,
     };
     assert_fatal(config, &[f], &expected, 1009);
