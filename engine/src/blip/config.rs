@@ -26,7 +26,8 @@ pub struct Config {
     /// 50,000). Bytes are counted as sent: frame size minus its header.
     pub ack_threshold: u64,
     /// Pause an outgoing message once this many of its bytes are unacknowledged (default
-    /// 128,000).
+    /// 128,000). It must be at least the peer's ACK threshold or the message could wait
+    /// forever; Ferry never uses less than its own [`Config::ack_threshold`].
     pub max_unacked_bytes: u64,
     /// After this many urgent frames in a row, a waiting normal message gets one frame
     /// (default 4).
@@ -47,5 +48,15 @@ impl Default for Config {
             max_unacked_bytes: 128_000,
             urgent_burst: 4,
         }
+    }
+}
+
+impl Config {
+    /// The flow-control window in force: [`Config::max_unacked_bytes`], raised to
+    /// [`Config::ack_threshold`] (a sender that pauses before the receiver's threshold would
+    /// never get its ACK).
+    #[must_use]
+    pub fn effective_window(&self) -> u64 {
+        self.max_unacked_bytes.max(self.ack_threshold).max(1)
     }
 }

@@ -201,7 +201,7 @@ impl Connection {
     /// Whether an outgoing message is paused waiting for the peer's ACK.
     #[must_use]
     pub fn is_waiting_for_ack(&self) -> bool {
-        self.outbox.has_paused(self.config.max_unacked_bytes.max(1))
+        self.outbox.has_paused(self.config.effective_window())
     }
 
     /// Counters of the outbox (frames, ACKs, pauses).
@@ -338,7 +338,7 @@ impl Connection {
                 ..
             } => {
                 self.outbox
-                    .handle_ack(kind, number, bytes, self.config.max_unacked_bytes.max(1));
+                    .handle_ack(kind, number, bytes, self.config.effective_window());
             }
         }
         Ok(())

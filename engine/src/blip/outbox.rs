@@ -182,7 +182,7 @@ impl Outbox {
             self.stats.acks_sent += 1;
             return Ok(Some(FrameWriter::encode_ack(kind, number, bytes)));
         }
-        let max_unacked = config.max_unacked_bytes.max(1);
+        let max_unacked = config.effective_window();
         let urgent_ready = ready(&self.urgent, &self.normal, max_unacked);
         let normal_ready = ready(&self.normal, &self.urgent, max_unacked);
         let use_urgent = match (urgent_ready, normal_ready) {
@@ -312,6 +312,7 @@ mod tests {
             frame_size: 100,
             max_frame_size: 100,
             max_unacked_bytes: 250,
+            ack_threshold: 200,
             ..Config::default()
         };
         let mut o = Outbox::new();
