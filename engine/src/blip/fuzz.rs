@@ -30,11 +30,25 @@ pub fn join_frames<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     out
 }
 
-/// Feeds `data`'s frames into a [`Connection`] (which first sends 40 requests, so replies
-/// numbered 1–40 are expected), answering each request and draining every output. Panics if an
+/// What [`fuzz_harness`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HarnessReport {
+    /// Frames fed to the connection.
+    pub frames: usize,
+    /// Events it emitted.
+    pub events: usize,
+    /// Frames it emitted.
+    pub frames_out: usize,
+    /// The fatal error, if one happened.
+    pub fatal: Option<ProtocolError>,
+}
+
+/// Feeds `data`'s frames into a [`Connection`] (which first sends 512 requests, so replies
+/// numbered 1–512 are expected), answering each request and draining every output. Panics if an
 /// invariant breaks: a limit exceeded, a close code outside 1002/1008/1009, or a fatal error
 /// that is not sticky.
-pub fn fuzz_harness(data: &[u8]) {
+pub fn fuzz_harness(data: &[u8]) -> HarnessReport {
+    let mut report = HarnessReport::default();
     let config = Config {
         max_message_size: 1 << 20,
         max_incoming_buffered: 2 << 20,
@@ -42,20 +56,18 @@ pub fn fuzz_harness(data: &[u8]) {
         ..Config::default()
     };
     let mut conn = Connection::new(config.clone());
-    for i in 0..40u32 {
+    for i in 0..512u32 {
         let options = SendOptions {
             urgent: i % 3 == 0,
             compressed: i % 2 == 0,
             no_reply: false,
         };
-        let sent = conn.send_request(
-            &Message::request("fuzz").with_body(vec![b'x'; 100]),
-            options,
-        );
+        let sent = conn.send_request(&Message::request("fuzz"), options);
         assert_eq!(sent, Ok(u64::from(i) + 1));
     }
     let mut failure: Option<ProtocolError> = None;
     for frame in split_frames(data) {
+        report.frames += 1;
         match conn.handle_frame(frame) {
             Ok(()) => assert!(failure.is_none(), "a fatal error was not sticky"),
             Err(err) => {
@@ -72,6 +84,7 @@ pub fn fuzz_harness(data: &[u8]) {
         assert!(conn.buffered_incoming() <= config.max_incoming_buffered);
         while let Some(event) = conn.poll_event() {
             assert!(failure.is_none(), "an event after a fatal error");
+            report.events += 1;
             if let Event::RequestReceived {
                 number,
                 no_reply: false,
@@ -86,12 +99,15 @@ pub fn fuzz_harness(data: &[u8]) {
         while let Some(frame) = conn.poll_frame() {
             assert!(failure.is_none(), "a frame after a fatal error");
             frames += 1;
+            report.frames_out += 1;
             assert!(frames < 10_000 && frame.len() <= 20_000, "runaway output");
         }
         assert!(conn.buffered_outgoing() <= config.max_outbox_bytes);
     }
-    if let Some(err) = failure {
-        assert_eq!(conn.handle_frame(&[0, 0]), Err(err.clone()));
-        assert_eq!(conn.error(), Some(&err));
+    if let Some(err) = &failure {
+        assert_eq!(conn.handle_frame(&[0, 0]).as_ref(), Err(err));
+        assert_eq!(conn.error(), Some(err));
     }
+    report.fatal = failure;
+    report
 }
