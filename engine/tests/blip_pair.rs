@@ -244,10 +244,10 @@ fn run(seed: u64, total_requests: u64, max_big: u32) -> Report {
             saw_waiting |= side.conn.is_waiting_for_ack();
         }
         // 4. A random number of frames arrives on each side; events are handled.
-        for s in 0..2 {
+        for (s, link) in links.iter_mut().enumerate() {
             let r = 1 - s;
             for _ in 0..rng.below(24) {
-                let Some(frame) = links[s].pop_front() else {
+                let Some(frame) = link.pop_front() else {
                     break;
                 };
                 sides[r]
