@@ -60,3 +60,16 @@ impl Config {
         self.max_unacked_bytes.max(self.ack_threshold).max(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_never_below_ack_threshold() {
+        let mut c = Config::default();
+        assert_eq!(c.effective_window(), 128_000);
+        c.max_unacked_bytes = 10;
+        assert_eq!(c.effective_window(), 50_000);
+    }
+}

@@ -358,3 +358,150 @@ fn blip_error(message: &Message) -> BlipError {
         message: String::from_utf8_lossy(&message.body).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blip::codec::{DecodedFrame, FrameDecoder};
+
+    /// Moves frames both ways until quiet; returns the events of each side.
+    fn pump(a: &mut Connection, b: &mut Connection) -> (Vec<Event>, Vec<Event>) {
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        loop {
+            let mut moved = false;
+            while let Some(f) = a.poll_frame() {
+                b.handle_frame(&f).unwrap();
+                moved = true;
+            }
+            while let Some(f) = b.poll_frame() {
+                a.handle_frame(&f).unwrap();
+                moved = true;
+            }
+            ea.extend(std::iter::from_fn(|| a.poll_event()));
+            eb.extend(std::iter::from_fn(|| b.poll_event()));
+            if !moved {
+                return (ea, eb);
+            }
+        }
+    }
+
+    #[test]
+    fn requests_replies_and_errors_are_correlated() {
+        let (mut a, mut b) = (
+            Connection::new(Config::default()),
+            Connection::new(Config::default()),
+        );
+        let n1 = a
+            .send_request(&Message::request("one"), SendOptions::default())
+            .unwrap();
+        let n2 = a
+            .send_request(&Message::request("two"), SendOptions::default())
+            .unwrap();
+        let n3 = a
+            .send_request(
+                &Message::request("three"),
+                SendOptions {
+                    no_reply: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!((n1, n2, n3, a.pending_requests()), (1, 2, 3, 2));
+        let (_, eb) = pump(&mut a, &mut b);
+        assert_eq!(eb.len(), 3);
+        assert!(matches!(
+            &eb[2],
+            Event::RequestReceived {
+                number: 3,
+                no_reply: true,
+                ..
+            }
+        ));
+        assert!(b.is_awaiting_reply(1) && b.is_awaiting_reply(2) && !b.is_awaiting_reply(3));
+        b.send_error(2, "HTTP", 404, "missing").unwrap();
+        b.send_reply(1, &Message::new().with_body("ok")).unwrap();
+        assert_eq!(
+            b.send_reply(1, &Message::new()),
+            Err(SendError::UnknownRequest(1))
+        );
+        let (ea, _) = pump(&mut a, &mut b);
+        let want_err = BlipError {
+            domain: "HTTP".into(),
+            code: 404,
+            message: "missing".into(),
+        };
+        assert_eq!(
+            ea,
+            [
+                Event::ReplyReceived {
+                    request_number: 2,
+                    reply: Err(want_err)
+                },
+                Event::ReplyReceived {
+                    request_number: 1,
+                    reply: Ok(Message::new().with_body("ok"))
+                },
+            ]
+        );
+        assert_eq!(a.pending_requests(), 0);
+    }
+
+    #[test]
+    fn replies_inherit_lane_and_compression() {
+        let (mut a, mut b) = (
+            Connection::new(Config::default()),
+            Connection::new(Config::default()),
+        );
+        let options = SendOptions {
+            urgent: true,
+            compressed: true,
+            no_reply: false,
+        };
+        a.send_request(&Message::request("changes").with_body("[]"), options)
+            .unwrap();
+        a.send_request(&Message::request("changes").with_body("[]"), options)
+            .unwrap();
+        let _ = pump(&mut a, &mut b);
+        b.send_reply(1, &Message::new().with_body("[0]")).unwrap();
+        b.send_reply(2, &Message::new()).unwrap();
+        let mut dec = FrameDecoder::new(1 << 16);
+        let mut flags = Vec::new();
+        while let Some(f) = b.poll_frame() {
+            if let DecodedFrame::Data { header, .. } = dec.decode(&f, 1 << 16).unwrap() {
+                flags.push(header.flags.bits());
+            }
+        }
+        // As LiteCore: 0x19 (RPY|compressed|urgent) with a body, 0x11 for an empty one.
+        assert_eq!(flags, [0x19, 0x11]);
+    }
+
+    #[test]
+    fn big_messages_are_acked_and_paused() {
+        let mut config = Config::default();
+        config.max_unacked_bytes = 60_000;
+        let (mut a, mut b) = (Connection::new(config.clone()), Connection::new(config));
+        a.send_request(
+            &Message::request("big").with_body(vec![7; 300_000]),
+            SendOptions::default(),
+        )
+        .unwrap();
+        // Without the peer's ACKs, the sender stops after ~60 KB.
+        let mut sent = 0;
+        while let Some(f) = a.poll_frame() {
+            sent += f.len();
+            b.handle_frame(&f).unwrap();
+        }
+        assert!((60_000..80_000).contains(&sent), "{sent}");
+        assert!(a.is_waiting_for_ack());
+        let ack = b.poll_frame().expect("an ACK is due");
+        assert_eq!(&ack[..2], &[1, 0x34]);
+        a.handle_frame(&ack).unwrap();
+        assert!(!a.is_waiting_for_ack());
+        let (_, eb) = pump(&mut a, &mut b);
+        assert!(
+            matches!(&eb[..], [Event::RequestReceived { message, .. }] if message.body.len() == 300_000)
+        );
+        assert_eq!(b.stats().acks_sent, 4, "ACKs at ~65, 131, 196 and 262 KB");
+        assert!(a.stats().ack_pauses >= 1);
+    }
+}

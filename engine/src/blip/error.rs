@@ -180,3 +180,47 @@ pub struct BlipError {
     /// The body as text (invalid UTF-8 replaced), usually a human-readable message.
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes() {
+        assert_eq!(ProtocolError::MissingNul.close_code(), CLOSE_PROTOCOL_ERROR);
+        assert_eq!(
+            ProtocolError::CrcMismatch {
+                received: 1,
+                computed: 2
+            }
+            .close_code(),
+            1002
+        );
+        assert_eq!(
+            ProtocolError::FrameTooLarge { size: 2, limit: 1 }.close_code(),
+            1009
+        );
+        assert_eq!(
+            ProtocolError::PropertiesTooLarge { size: 2, limit: 1 }.close_code(),
+            1009
+        );
+        assert_eq!(
+            ProtocolError::IncomingBufferFull { size: 2, limit: 1 }.close_code(),
+            1008
+        );
+        assert_eq!(
+            ProtocolError::CompressionFailed(String::new()).close_code(),
+            1011
+        );
+        assert_eq!(
+            ProtocolError::varint("ACK", VarintError::Overflow),
+            ProtocolError::OverflowingVarint("ACK")
+        );
+        let e = BlipError {
+            domain: "HTTP".into(),
+            code: 404,
+            message: "missing".into(),
+        };
+        assert_eq!(e.to_string(), "HTTP error 404: missing");
+    }
+}

@@ -111,3 +111,29 @@ pub fn fuzz_harness(data: &[u8]) -> HarnessReport {
     report.fatal = failure;
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_split_and_join() {
+        let frames: [&[u8]; 3] = [b"ab", b"", b"cde"];
+        let joined = join_frames(frames);
+        assert_eq!(joined, [0, 2, b'a', b'b', 0, 0, 0, 3, b'c', b'd', b'e']);
+        assert_eq!(split_frames(&joined), frames);
+        assert_eq!(split_frames(&[0, 9, 1]), [&[1u8][..]]);
+        assert!(split_frames(&[7]).is_empty());
+    }
+
+    #[test]
+    fn harness_reports_errors() {
+        assert_eq!(fuzz_harness(&[]).fatal, None);
+        let report = fuzz_harness(&join_frames([&[0x81u8][..], &[1, 0][..]]));
+        assert_eq!(
+            report.fatal,
+            Some(ProtocolError::TruncatedVarint("message number"))
+        );
+        assert_eq!(report.frames, 2);
+    }
+}
