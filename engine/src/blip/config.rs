@@ -67,9 +67,11 @@ mod tests {
 
     #[test]
     fn window_never_below_ack_threshold() {
-        let mut c = Config::default();
-        assert_eq!(c.effective_window(), 128_000);
-        c.max_unacked_bytes = 10;
+        assert_eq!(Config::default().effective_window(), 128_000);
+        let c = Config {
+            max_unacked_bytes: 10,
+            ..Config::default()
+        };
         assert_eq!(c.effective_window(), 50_000);
     }
 }

@@ -477,8 +477,10 @@ mod tests {
 
     #[test]
     fn big_messages_are_acked_and_paused() {
-        let mut config = Config::default();
-        config.max_unacked_bytes = 60_000;
+        let config = Config {
+            max_unacked_bytes: 60_000,
+            ..Config::default()
+        };
         let (mut a, mut b) = (Connection::new(config.clone()), Connection::new(config));
         a.send_request(
             &Message::request("big").with_body(vec![7; 300_000]),
