@@ -27,10 +27,13 @@
 //! - [`value`]: the JSON data model, its JSON and deterministic CBOR encodings;
 //! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
 //! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
-//! - [`db`]: the local database API over any store.
+//! - [`db`]: the local database API over any store;
+//! - [`blip`]: the BLIP v3 message transport (frames, CRC, deflate, ACK flow control, requests
+//!   and replies) as a sans-IO [`blip::Connection`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod blip;
 pub mod db;
 pub mod rev;
 pub mod store;
