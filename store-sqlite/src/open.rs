@@ -1,15 +1,23 @@
 //! Opening a database file: checks first, writes after.
 //!
-//! 1. If the file exists, it is inspected through a connection opened with SQLite's read-only
-//!    flag: the header's `application_id` and `user_version` and the number of schema objects.
-//!    A file that is not SQLite fails with [`StoreError::Corrupt`] (SQLite cannot tell random
-//!    bytes from a database whose header was destroyed); a SQLite file of another application,
-//!    or one written by a newer schema, fails with [`StoreError::Incompatible`]. In every one of
-//!    these cases nothing has been written: the file is left byte for byte as it was.
-//! 2. Only then is the file opened read-write (or the read-only probe kept as the store's
+//! 1. If the file exists, its first 100 bytes are read with plain file IO. A non-empty file
+//!    without SQLite's magic string fails with [`StoreError::Corrupt`] (random bytes and a
+//!    database whose header was destroyed look the same) before SQLite ever opens it. When no
+//!    write-ahead log with frames sits beside it, the header's `application_id` and
+//!    `user_version` are final, and a foreign or future one is refused right there.
+//! 2. Otherwise the file is inspected through a connection opened with SQLite's read-only flag
+//!    (which sees the write-ahead log): `application_id`, `user_version` and the number of
+//!    schema objects. A SQLite file of another application, or one written by a newer schema,
+//!    fails with [`StoreError::Incompatible`]. SQLite may create the empty `-wal` and `-shm`
+//!    companions of a WAL-mode file while reading it, as any reader does; the database file
+//!    itself is never written.
+//!
+//! In every refused case the file is left byte for byte as it was.
+//! 3. Only then is the file opened read-write (or the read-only probe kept as the store's
 //!    connection), switched to WAL mode, configured, and migrated to the current schema in one
 //!    immediate transaction that checks the header again.
 
+use std::io::Read;
 use std::path::Path;
 
 use ferry_engine::store::StoreError;
@@ -31,10 +39,12 @@ pub(crate) fn open_connection(config: &SqliteConfig) -> Result<Connection, Store
     }
     let mut fresh = !exists;
     if exists {
+        precheck_file(path)?;
         let probe = open_read_only(config)?;
-        fresh = schema::check_header(schema::read_header(&probe).map_err(|e| explain(path, e))?)?;
+        let header = schema::read_header(&probe).map_err(|e| explain(path, e))?;
+        fresh = schema::check_header(header)?;
         if config.read_only {
-            let version = schema::read_header(&probe)?.user_version;
+            let version = header.user_version;
             if fresh || version != SCHEMA_VERSION {
                 return Err(StoreError::Incompatible(format!(
                     "{} is at schema version {version}, not {SCHEMA_VERSION}; open it \
@@ -73,6 +83,49 @@ pub(crate) fn open_connection(config: &SqliteConfig) -> Result<Connection, Store
     configure_common(&conn, config)?;
     schema::migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// The checks of step 1: the raw header, read without SQLite.
+fn precheck_file(path: &Path) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| StoreError::Backend(format!("reading {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut header = [0u8; 100];
+    let mut len = 0;
+    while len < header.len() {
+        match file.read(&mut header[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    if len == 0 {
+        return Ok(()); // an empty file: a new database
+    }
+    if len < header.len() || &header[..16] != b"SQLite format 3\0" {
+        return Err(StoreError::Corrupt(format!(
+            "{} is not a Ferry database: it is not a SQLite file, or its header is destroyed; \
+             it was not modified",
+            path.display()
+        )));
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_has_frames = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    if !wal_has_frames {
+        let field = |at: usize| {
+            i32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        let (user_version, application_id) = (field(60), field(68));
+        if application_id != 0 {
+            schema::check_header(schema::Header {
+                application_id,
+                user_version,
+                schema_objects: 1,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens an extra read-only connection on an existing, current database (for readers).
