@@ -1,4 +1,7 @@
 //! Everything written survives closing and reopening; readers and several writers on one file.
+// This crate does IO: its tests measure deadlines with the clock. The no-clock rule
+// (DESIGN §8.3) binds the engine and the simulator.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 
@@ -20,7 +23,9 @@ fn everything_survives_close_and_reopen() {
             .unwrap();
         store.apply(batch([WriteOp::SetUuid { uuid }])).unwrap();
         let seqs = store
-            .apply(batch((0..100u32).map(|i| put(&format!("doc-{i:03}"), rev(1, i), b"v1"))))
+            .apply(batch(
+                (0..100u32).map(|i| put(&format!("doc-{i:03}"), rev(1, i), b"v1")),
+            ))
             .unwrap();
         assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
         // doc-007 is updated to a tombstone: it moves to the end of the feed.
@@ -80,7 +85,10 @@ fn everything_survives_close_and_reopen() {
             ]))
             .unwrap();
         assert_eq!(store.set_peer_checkpoint("peer-a", None, b"a1").unwrap(), 1);
-        assert_eq!(store.set_peer_checkpoint("peer-a", Some(1), b"a2").unwrap(), 2);
+        assert_eq!(
+            store.set_peer_checkpoint("peer-a", Some(1), b"a2").unwrap(),
+            2
+        );
         assert_eq!(store.set_peer_checkpoint("peer-b", None, b"b1").unwrap(), 1);
         store.close().unwrap();
     }
@@ -98,18 +106,27 @@ fn everything_survives_close_and_reopen() {
         assert_eq!(doc.sequence, 43);
         assert_eq!(doc.current_rev, rev(1, 42));
         assert_eq!(doc.body_size, 2);
-        assert_eq!(doc.tree, format!("tree:doc-042:{}", rev(1, 42)).into_bytes());
+        assert_eq!(
+            doc.tree,
+            format!("tree:doc-042:{}", rev(1, 42)).into_bytes()
+        );
         let tomb = store.document("doc-007").unwrap().unwrap();
         assert_eq!(tomb.sequence, 101);
         assert!(tomb.flags.deleted && tomb.flags.conflicted && !tomb.flags.has_blobs);
         assert_eq!(tomb.tree, b"tree with two revisions");
         assert_eq!(
-            store.body("doc-042", rev(1, 42).as_str()).unwrap().as_deref(),
+            store
+                .body("doc-042", rev(1, 42).as_str())
+                .unwrap()
+                .as_deref(),
             Some(&b"v1"[..])
         );
         assert_eq!(store.body("doc-007", rev(1, 7).as_str()).unwrap(), None);
         assert_eq!(
-            store.body("doc-007", rev(2, 7).as_str()).unwrap().as_deref(),
+            store
+                .body("doc-007", rev(2, 7).as_str())
+                .unwrap()
+                .as_deref(),
             Some(&b""[..])
         );
         let feed = store.changes_since(0, usize::MAX).unwrap();
@@ -144,13 +161,18 @@ fn everything_survives_close_and_reopen() {
         vec![103]
     );
     assert_eq!(
-        store.set_peer_checkpoint("peer-a", Some(1), b"stale").unwrap_err(),
+        store
+            .set_peer_checkpoint("peer-a", Some(1), b"stale")
+            .unwrap_err(),
         StoreError::CheckpointConflict {
             id: "peer-a".to_owned(),
             current: Some(2)
         }
     );
-    assert_eq!(store.set_peer_checkpoint("peer-a", Some(2), b"a3").unwrap(), 3);
+    assert_eq!(
+        store.set_peer_checkpoint("peer-a", Some(2), b"a3").unwrap(),
+        3
+    );
     store
         .apply(batch([WriteOp::PurgeDocument {
             doc_id: "next".to_owned(),
@@ -178,13 +200,28 @@ fn a_reader_on_another_thread_sees_whole_batches_only() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut observations = 0u32;
         loop {
-            assert!(Instant::now() < deadline, "the reader never saw every batch");
+            assert!(
+                Instant::now() < deadline,
+                "the reader never saw every batch"
+            );
             let count = reader.document_count().unwrap();
-            assert_eq!(count % u64::from(PER_BATCH), 0, "a partial batch was visible");
+            assert_eq!(
+                count % u64::from(PER_BATCH),
+                0,
+                "a partial batch was visible"
+            );
             let last = reader.last_sequence().unwrap();
-            assert_eq!(last % u64::from(PER_BATCH), 0, "a partial batch was visible");
+            assert_eq!(
+                last % u64::from(PER_BATCH),
+                0,
+                "a partial batch was visible"
+            );
             let feed = reader.changes_since(0, usize::MAX).unwrap();
-            assert_eq!(feed.len() % PER_BATCH as usize, 0, "a partial batch was visible");
+            assert_eq!(
+                feed.len() % PER_BATCH as usize,
+                0,
+                "a partial batch was visible"
+            );
             assert!(feed.windows(2).all(|w| w[0].sequence < w[1].sequence));
             observations += 1;
             if count == u64::from(BATCHES * PER_BATCH) {
@@ -203,7 +240,10 @@ fn a_reader_on_another_thread_sees_whole_batches_only() {
     assert!(observations >= 1);
     // A reader has no write methods at all; the type system keeps it read-only.
     let reader = store.reader().unwrap();
-    assert_eq!(reader.last_sequence().unwrap(), u64::from(BATCHES * PER_BATCH));
+    assert_eq!(
+        reader.last_sequence().unwrap(),
+        u64::from(BATCHES * PER_BATCH)
+    );
     assert_eq!(
         reader.body("d5", rev(1, 5).as_str()).unwrap(),
         Some(vec![7; 300])
@@ -243,10 +283,20 @@ fn guards_and_checkpoint_generations_hold_across_connections() {
     );
     let x = a.document("x").unwrap().unwrap();
     assert_eq!(x.current_rev, rev(2, 2), "b's change was not overwritten");
-    assert_eq!(a.last_sequence().unwrap(), 2, "a's refused batch took no sequence");
+    assert_eq!(
+        a.last_sequence().unwrap(),
+        2,
+        "a's refused batch took no sequence"
+    );
     // Sequences are shared by both writers.
-    assert_eq!(a.apply(batch([put("y", rev(1, 4), b"y")])).unwrap(), vec![3]);
-    assert_eq!(b.apply(batch([put("z", rev(1, 5), b"z")])).unwrap(), vec![4]);
+    assert_eq!(
+        a.apply(batch([put("y", rev(1, 4), b"y")])).unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        b.apply(batch([put("z", rev(1, 5), b"z")])).unwrap(),
+        vec![4]
+    );
 
     assert_eq!(a.set_peer_checkpoint("cp", None, b"from a").unwrap(), 1);
     assert_eq!(
