@@ -1,6 +1,6 @@
 //! Mapping SQLite failures onto [`StoreError`].
 //!
-//! Every rusqlite error leaving this crate goes through [`map`], so the engine and the adapters
+//! Every rusqlite error leaving this crate goes through one mapping function, so the engine and the adapters
 //! see the same typed variants whatever the backend:
 //!
 //! | SQLite                                   | [`StoreError`]        |

@@ -1,8 +1,9 @@
 //! The on-disk schema and its migrations.
 //!
 //! A Ferry database is a SQLite file whose header carries [`APPLICATION_ID`] (`PRAGMA
-//! application_id`) and whose `PRAGMA user_version` is the schema version. [`MIGRATIONS`] lists
-//! the SQL that brings a database from version `n` to `n + 1`; version 1 is the first schema.
+//! application_id`) and whose `PRAGMA user_version` is the schema version. A list of migrations
+//! (`MIGRATIONS`) holds the SQL that brings a database from version `n` to `n + 1`; version 1 is
+//! the first schema, and entries are only ever appended.
 //! A database whose version is above [`SCHEMA_VERSION`] was written by a newer Ferry and is
 //! refused (see [`crate::open`]) without being modified.
 //!
