@@ -171,6 +171,58 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
+mod threading {
+    /// The threading model of the crate docs, checked by the compiler.
+    #[test]
+    fn store_and_reader_are_send() {
+        fn send<T: Send>() {}
+        send::<crate::SqliteStore>();
+        send::<crate::SqliteReader>();
+        send::<crate::SqliteConfig>();
+    }
+}
+
+#[cfg(test)]
+mod settings {
+    use crate::{SqliteConfig, Synchronous};
+
+    fn pragma<T: rusqlite::types::FromSql>(store: &crate::SqliteStore, name: &str) -> T {
+        store
+            .conn
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_connection_is_configured_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(dir.path().join("a.ferry")).unwrap();
+        assert_eq!(pragma::<String>(&store, "journal_mode"), "wal");
+        assert_eq!(pragma::<i64>(&store, "synchronous"), 1, "NORMAL by default");
+        assert_eq!(
+            pragma::<i32>(&store, "application_id"),
+            crate::schema::APPLICATION_ID
+        );
+        assert_eq!(
+            pragma::<i32>(&store, "user_version"),
+            crate::schema::SCHEMA_VERSION
+        );
+        assert_eq!(pragma::<i64>(&store, "page_size"), 8192);
+        assert_eq!(pragma::<i64>(&store, "cache_size"), -16 * 1024);
+        drop(store);
+        let store = SqliteConfig::new(dir.path().join("a.ferry"))
+            .synchronous(Synchronous::Full)
+            .cache_size_kib(1024)
+            .max_page_count(1_000)
+            .open()
+            .unwrap();
+        assert_eq!(pragma::<i64>(&store, "synchronous"), 2, "FULL on request");
+        assert_eq!(pragma::<i64>(&store, "cache_size"), -1024);
+        assert_eq!(pragma::<i64>(&store, "max_page_count"), 1_000);
+    }
+}
+
+#[cfg(test)]
 mod conformance {
     /// A file-backed store in a temporary directory that lives as long as the store.
     struct TempStore {

@@ -27,6 +27,9 @@ use crate::config::SqliteConfig;
 use crate::error::{ctx, map};
 use crate::schema::{self, PAGE_SIZE, SCHEMA_VERSION};
 
+/// The size, in bytes, a write-ahead log is truncated to after a checkpoint.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Opens the store's connection as `config` says.
 pub(crate) fn open_connection(config: &SqliteConfig) -> Result<Connection, StoreError> {
     let path = config.path.as_path();
@@ -80,6 +83,9 @@ pub(crate) fn open_connection(config: &SqliteConfig) -> Result<Connection, Store
     }
     conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())
         .map_err(ctx("setting synchronous"))?;
+    // After a checkpoint, a write-ahead log grown by a huge batch is truncated to this size.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+        .map_err(ctx("setting journal_size_limit"))?;
     configure_common(&conn, config)?;
     schema::migrate(&mut conn)?;
     Ok(conn)

@@ -291,3 +291,47 @@ fn a_locked_database_fails_with_busy_after_the_timeout() {
         vec![2]
     );
 }
+
+#[test]
+fn damaged_pages_surface_as_corrupt_and_are_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged-pages.ferry");
+    {
+        let mut store = SqliteStore::open(&path).unwrap();
+        let ops = (0..2_000u32).map(|i| put(&format!("doc-{i:04}"), rev(1, i), &[i as u8; 1_000]));
+        store.apply(batch(ops)).unwrap();
+        store.close().unwrap();
+    }
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = ferry_store_sqlite::schema::PAGE_SIZE as usize;
+    assert!(bytes.len() > 60 * page, "the database spans many pages");
+    for b in &mut bytes[40 * page..50 * page] {
+        *b = 0xFF;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let before = snapshot(&path);
+
+    // The header is intact, so opening succeeds; the damage shows when it is read.
+    let store = SqliteStore::open(&path).unwrap();
+    let err = store.check_integrity().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let mut errors = Vec::new();
+    let mut record = |r: Result<(), StoreError>| errors.extend(r.err());
+    record(store.changes_since(0, usize::MAX).map(drop));
+    for i in 0..2_000u32 {
+        let id = format!("doc-{i:04}");
+        record(store.document(&id).map(drop));
+        record(store.body(&id, rev(1, i).as_str()).map(drop));
+    }
+    assert!(!errors.is_empty(), "reading damaged pages fails");
+    assert!(
+        errors.iter().all(|e| matches!(e, StoreError::Corrupt(_))),
+        "damage is reported as Corrupt: {:?}",
+        errors.iter().find(|e| !matches!(e, StoreError::Corrupt(_)))
+    );
+    store.close().unwrap();
+    assert!(
+        snapshot(&path) == before,
+        "reading a damaged file does not rewrite it"
+    );
+}
