@@ -144,6 +144,12 @@ pub(crate) fn check_header(header: Header) -> Result<bool, StoreError> {
 /// Brings the database to [`SCHEMA_VERSION`] in one immediate transaction, re-checking the
 /// header inside it (another process may have created or migrated the file meanwhile).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // The common case, a current database, takes no write lock: opening never waits for a
+    // writer in another process.
+    let header = read_header(conn)?;
+    if !check_header(header)? && header.user_version == SCHEMA_VERSION {
+        return Ok(());
+    }
     let context = ctx("migrating the schema");
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

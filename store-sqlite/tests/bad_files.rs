@@ -281,9 +281,18 @@ fn a_locked_database_fails_with_busy_after_the_timeout() {
     );
     let err = store.set_peer_checkpoint("p", None, b"x").unwrap_err();
     assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
-    // Under WAL, reads go on while another connection writes.
+    // Under WAL, reads go on while another connection writes, and opening needs no lock.
     assert_eq!(store.last_sequence().unwrap(), 1);
     assert!(store.document("a").unwrap().is_some());
+    let started = Instant::now();
+    let second = SqliteStore::open(&path).expect("opening does not wait for the writer");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "opening took no write lock"
+    );
+    assert_eq!(second.last_sequence().unwrap(), 1);
+    let reader = store.reader().unwrap();
+    assert!(reader.document("a").unwrap().is_some());
 
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(
