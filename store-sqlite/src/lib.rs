@@ -1,0 +1,247 @@
+//! # ferry-store-sqlite
+//!
+//! [`SqliteStore`]: Ferry's [`Store`] trait on SQLite (bundled with the crate through rusqlite,
+//! so no system SQLite is used) — the durable store of real deployments.
+//!
+//! ```no_run
+//! use ferry_engine::store::Store;
+//! use ferry_store_sqlite::SqliteStore;
+//!
+//! let store = SqliteStore::open("app.ferry")?;
+//! let changes = store.changes_since(0, 1_000)?;
+//! # Ok::<(), ferry_engine::store::StoreError>(())
+//! ```
+//!
+//! ## Storage
+//!
+//! A database is one SQLite file (plus its `-wal` and `-shm` companions) in WAL mode. Its
+//! header carries Ferry's `application_id` ([`schema::APPLICATION_ID`]) and the schema version
+//! in `user_version`; the tables and the migration list are described in [`schema`]. Opening a
+//! file that is not a Ferry database, or one written by a newer schema, fails without writing a
+//! byte to it ([`open`] explains the order of checks). Commits use `synchronous = NORMAL` by
+//! default, `FULL` on request ([`Synchronous`]).
+//!
+//! ## Threading model
+//!
+//! - [`SqliteStore`] owns **the one writer connection**. It is [`Send`] but not [`Sync`]: move
+//!   it to the thread that does store work (an adapter's store thread, or `spawn_blocking`
+//!   behind a mutex), so store work never runs on an async runtime's threads. Reads through it
+//!   see its own writes.
+//! - [`SqliteStore::reader`] opens a [`SqliteReader`]: an extra connection opened with SQLite's
+//!   read-only flag that offers the read methods. It is [`Send`], so it can serve the changes
+//!   feed or bodies from another thread while the writer writes: under WAL, readers and the
+//!   writer never block each other, and a reader sees whole committed batches only.
+//! - Every write ([`Store::apply`], [`Store::set_peer_checkpoint`]) is one `BEGIN IMMEDIATE`
+//!   transaction. Several processes (or several stores on one file) may write: they take turns
+//!   on SQLite's write lock, waiting up to the busy timeout ([`SqliteConfig::busy_timeout`]) and
+//!   then failing with [`StoreError::Busy`]. Guards ([`WriteOp::ExpectDocument`]) and
+//!   checkpoint generations are checked inside that transaction.
+//!
+//! ## Errors
+//!
+//! SQLite failures are mapped onto [`StoreError`] ([`error`] has the table): a full disk or a
+//! reached [`SqliteConfig::max_page_count`] is [`StoreError::Full`], a read-only open is
+//! [`StoreError::ReadOnly`], another connection's lock past the timeout is
+//! [`StoreError::Busy`], damaged data is [`StoreError::Corrupt`], a foreign or future file is
+//! [`StoreError::Incompatible`]. A failed batch leaves nothing of itself behind.
+//!
+//! [`WriteOp::ExpectDocument`]: ferry_engine::store::WriteOp::ExpectDocument
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+pub mod error;
+pub mod open;
+mod read;
+pub mod schema;
+mod write;
+
+use ferry_engine::store::{
+    BlobDigest, ChangeEntry, DocRecord, Sequence, Store, StoreError, WriteBatch,
+};
+use rusqlite::Connection;
+
+pub use config::{SqliteConfig, Synchronous};
+pub use read::SqliteReader;
+
+/// A [`Store`] in a SQLite file. See the [crate documentation](crate) for the threading model.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    config: SqliteConfig,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `path` with the default
+    /// [`SqliteConfig`].
+    pub fn open(path: impl Into<std::path::PathBuf>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteConfig::new(path))
+    }
+
+    /// Opens a database as `config` says.
+    ///
+    /// Fails with [`StoreError::Corrupt`] for a file that is not SQLite (or whose header is
+    /// destroyed), [`StoreError::Incompatible`] for another application's SQLite file or a
+    /// database written by a newer schema version — in these cases the file is not modified —
+    /// and [`StoreError::Busy`] if another connection keeps it locked past the busy timeout.
+    pub fn open_with(config: SqliteConfig) -> Result<Self, StoreError> {
+        let conn = open::open_connection(&config)?;
+        let store = SqliteStore { conn, config };
+        // The single database row must be there; fail now rather than on the first read.
+        read::last_sequence(&store.conn)?;
+        Ok(store)
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.config
+    }
+
+    /// Opens a [`SqliteReader`] on the same file: a read-only connection for another thread.
+    pub fn reader(&self) -> Result<SqliteReader, StoreError> {
+        SqliteReader::open(&self.config)
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check`; damage is reported as [`StoreError::Corrupt`].
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        open::integrity_check(&self.conn)
+    }
+
+    /// Closes the connection, reporting any error (dropping the store closes it too, silently).
+    pub fn close(self) -> Result<(), StoreError> {
+        self.conn
+            .close()
+            .map_err(|(_, e)| error::map("closing the database", e))
+    }
+}
+
+impl Store for SqliteStore {
+    fn uuid(&self) -> Result<Option<[u8; 16]>, StoreError> {
+        read::uuid(&self.conn)
+    }
+
+    fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+        read::document(&self.conn, doc_id)
+    }
+
+    fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        read::body(&self.conn, doc_id, rev_id)
+    }
+
+    fn last_sequence(&self) -> Result<Sequence, StoreError> {
+        read::last_sequence(&self.conn)
+    }
+
+    fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+        read::changes_since(&self.conn, since, limit)
+    }
+
+    fn document_count(&self) -> Result<u64, StoreError> {
+        read::document_count(&self.conn)
+    }
+
+    fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        read::local_checkpoint(&self.conn, id)
+    }
+
+    fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        read::peer_checkpoint(&self.conn, id)
+    }
+
+    fn set_peer_checkpoint(
+        &mut self,
+        id: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<u64, StoreError> {
+        write::set_peer_checkpoint(&mut self.conn, id, expected, body)
+    }
+
+    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
+        read::blob(&self.conn, digest)
+    }
+
+    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        read::has_blob(&self.conn, digest)
+    }
+
+    fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
+        write::apply(&mut self.conn, batch)
+    }
+}
+
+#[cfg(test)]
+mod threading {
+    /// The threading model of the crate docs, checked by the compiler.
+    #[test]
+    fn store_and_reader_are_send() {
+        fn send<T: Send>() {}
+        send::<crate::SqliteStore>();
+        send::<crate::SqliteReader>();
+        send::<crate::SqliteConfig>();
+    }
+}
+
+#[cfg(test)]
+mod settings {
+    use crate::{SqliteConfig, Synchronous};
+
+    fn pragma<T: rusqlite::types::FromSql>(store: &crate::SqliteStore, name: &str) -> T {
+        store
+            .conn
+            .pragma_query_value(None, name, |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_connection_is_configured_as_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(dir.path().join("a.ferry")).unwrap();
+        assert_eq!(pragma::<String>(&store, "journal_mode"), "wal");
+        assert_eq!(pragma::<i64>(&store, "synchronous"), 1, "NORMAL by default");
+        assert_eq!(
+            pragma::<i32>(&store, "application_id"),
+            crate::schema::APPLICATION_ID
+        );
+        assert_eq!(
+            pragma::<i32>(&store, "user_version"),
+            crate::schema::SCHEMA_VERSION
+        );
+        assert_eq!(pragma::<i64>(&store, "page_size"), 8192);
+        assert_eq!(pragma::<i64>(&store, "cache_size"), -16 * 1024);
+        drop(store);
+        let store = SqliteConfig::new(dir.path().join("a.ferry"))
+            .synchronous(Synchronous::Full)
+            .cache_size_kib(1024)
+            .max_page_count(1_000)
+            .open()
+            .unwrap();
+        assert_eq!(pragma::<i64>(&store, "synchronous"), 2, "FULL on request");
+        assert_eq!(pragma::<i64>(&store, "cache_size"), -1024);
+        assert_eq!(pragma::<i64>(&store, "max_page_count"), 1_000);
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    /// A file-backed store in a temporary directory that lives as long as the store.
+    struct TempStore {
+        store: crate::SqliteStore,
+        _dir: tempfile::TempDir,
+    }
+
+    impl ferry_engine::store::conformance::Fixture for TempStore {
+        type Store = crate::SqliteStore;
+        fn store(&mut self) -> &mut crate::SqliteStore {
+            &mut self.store
+        }
+    }
+
+    fn fresh() -> TempStore {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = crate::SqliteStore::open(dir.path().join("conformance.ferry")).expect("open");
+        TempStore { store, _dir: dir }
+    }
+
+    ferry_engine::store_conformance_tests!(fresh());
+}

@@ -1,0 +1,257 @@
+//! Read queries, shared by the writer ([`crate::SqliteStore`]) and readers ([`SqliteReader`]).
+//!
+//! Every query is a cached prepared statement. Each call is its own read transaction: under WAL
+//! it sees the last commit made before it started and never waits for the writer.
+
+use ferry_engine::rev::RevId;
+use ferry_engine::store::{BlobDigest, ChangeEntry, DocFlags, DocRecord, Sequence, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::config::SqliteConfig;
+use crate::error::{ctx, seq_from_sql, seq_to_sql};
+
+pub(crate) fn uuid(conn: &Connection) -> Result<Option<[u8; 16]>, StoreError> {
+    let uuid: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT uuid FROM database WHERE singleton = 0")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .optional()
+        .map_err(ctx("reading the UUID"))?
+        .ok_or_else(|| StoreError::Corrupt("the database row is missing".to_owned()))?;
+    uuid.map(|bytes| {
+        <[u8; 16]>::try_from(bytes.as_slice())
+            .map_err(|_| StoreError::Corrupt(format!("the UUID is {} bytes, not 16", bytes.len())))
+    })
+    .transpose()
+}
+
+pub(crate) fn last_sequence(conn: &Connection) -> Result<Sequence, StoreError> {
+    let last: i64 = conn
+        .prepare_cached("SELECT last_sequence FROM database WHERE singleton = 0")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .optional()
+        .map_err(ctx("reading the last sequence"))?
+        .ok_or_else(|| StoreError::Corrupt("the database row is missing".to_owned()))?;
+    seq_from_sql(last, "the database row")
+}
+
+fn parse_rev(doc_id: &str, text: &str) -> Result<RevId, StoreError> {
+    RevId::parse(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "document {doc_id:?} has a bad current revision: {e}"
+        ))
+    })
+}
+
+fn flags(doc_id: &str, bits: i64) -> Result<DocFlags, StoreError> {
+    u8::try_from(bits)
+        .map(DocFlags::from_bits)
+        .map_err(|_| StoreError::Corrupt(format!("document {doc_id:?} has flags {bits}")))
+}
+
+fn size(doc_id: &str, body_size: i64) -> Result<u64, StoreError> {
+    u64::try_from(body_size)
+        .map_err(|_| StoreError::Corrupt(format!("document {doc_id:?} has body size {body_size}")))
+}
+
+pub(crate) fn document(conn: &Connection, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+    type Raw = (i64, String, i64, i64, Vec<u8>);
+    let raw: Option<Raw> = conn
+        .prepare_cached(
+            "SELECT sequence, current_rev, flags, body_size, tree FROM documents \
+             WHERE doc_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([doc_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+        })
+        .optional()
+        .map_err(ctx("reading a document"))?;
+    let Some((sequence, rev, bits, body_size, tree)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(DocRecord {
+        doc_id: doc_id.to_owned(),
+        current_rev: parse_rev(doc_id, &rev)?,
+        flags: flags(doc_id, bits)?,
+        sequence: seq_from_sql(sequence, "documents")?,
+        body_size: size(doc_id, body_size)?,
+        tree,
+    }))
+}
+
+pub(crate) fn body(
+    conn: &Connection,
+    doc_id: &str,
+    rev_id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT body FROM bodies WHERE doc_id = ?1 AND rev_id = ?2")
+        .and_then(|mut s| s.query_row([doc_id, rev_id], |r| r.get(0)).optional())
+        .map_err(ctx("reading a body"))
+}
+
+fn change(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+pub(crate) fn changes_since(
+    conn: &Connection,
+    since: Sequence,
+    limit: usize,
+) -> Result<Vec<ChangeEntry>, StoreError> {
+    // Sequences above i64::MAX are never assigned, so nothing follows them.
+    let Ok(since) = seq_to_sql(since) else {
+        return Ok(Vec::new());
+    };
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let context = ctx("reading the changes feed");
+    // `sequence` is the rowid: this is a range scan of the table, streamed row by row; only
+    // the `limit` entries asked for are ever held in memory.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT sequence, doc_id, current_rev, flags, body_size FROM documents \
+             WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
+        )
+        .map_err(&context)?;
+    let mut rows = stmt.query([since, sql_limit]).map_err(&context)?;
+    let mut out = Vec::with_capacity(limit.min(1024));
+    while let Some(row) = rows.next().map_err(&context)? {
+        let (sequence, doc_id, rev, bits, body_size) = change(row).map_err(&context)?;
+        out.push(ChangeEntry {
+            sequence: seq_from_sql(sequence, "documents")?,
+            current_rev: parse_rev(&doc_id, &rev)?,
+            flags: flags(&doc_id, bits)?,
+            body_size: size(&doc_id, body_size)?,
+            doc_id,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn document_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM documents")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(ctx("counting documents"))?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("document count {n}")))
+}
+
+pub(crate) fn local_checkpoint(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT body FROM local_checkpoints WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(ctx("reading a local checkpoint"))
+}
+
+pub(crate) fn peer_checkpoint(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+    let row: Option<(Vec<u8>, i64)> = conn
+        .prepare_cached("SELECT body, generation FROM peer_checkpoints WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(ctx("reading a peer checkpoint"))?;
+    row.map(|(body, generation)| {
+        u64::try_from(generation).map(|g| (body, g)).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "peer checkpoint {id:?} has generation {generation}"
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub(crate) fn blob(conn: &Connection, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT bytes FROM blobs WHERE digest = ?1")
+        .and_then(|mut s| s.query_row([&digest[..]], |r| r.get(0)).optional())
+        .map_err(ctx("reading a blob"))
+}
+
+pub(crate) fn has_blob(conn: &Connection, digest: &BlobDigest) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")
+        .and_then(|mut s| s.exists([&digest[..]]))
+        .map_err(ctx("looking up a blob"))
+}
+
+/// A read-only connection to a database that a [`crate::SqliteStore`] writes, made by
+/// [`crate::SqliteStore::reader`].
+///
+/// It offers the read methods of [`ferry_engine::store::Store`] and nothing else: it is opened
+/// with SQLite's read-only flag. A reader is [`Send`] (not `Sync`): move it to another thread,
+/// or open one per thread. Under WAL, readers never wait for the writer and the writer never
+/// waits for them; each call sees every batch committed before it started, and no part of a
+/// batch still in progress.
+#[derive(Debug)]
+pub struct SqliteReader {
+    conn: Connection,
+}
+
+impl SqliteReader {
+    pub(crate) fn open(config: &SqliteConfig) -> Result<Self, StoreError> {
+        Ok(SqliteReader {
+            conn: crate::open::open_reader(config)?,
+        })
+    }
+
+    /// The database UUID, if one was set.
+    pub fn uuid(&self) -> Result<Option<[u8; 16]>, StoreError> {
+        uuid(&self.conn)
+    }
+
+    /// A document's record, if it exists. See [`ferry_engine::store::Store::document`].
+    pub fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+        document(&self.conn, doc_id)
+    }
+
+    /// The stored body of one revision, if kept.
+    pub fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        body(&self.conn, doc_id, rev_id)
+    }
+
+    /// The highest sequence assigned so far.
+    pub fn last_sequence(&self) -> Result<Sequence, StoreError> {
+        last_sequence(&self.conn)
+    }
+
+    /// Up to `limit` changes after `since`. See [`ferry_engine::store::Store::changes_since`].
+    pub fn changes_since(
+        &self,
+        since: Sequence,
+        limit: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
+        changes_since(&self.conn, since, limit)
+    }
+
+    /// The number of documents (tombstones included).
+    pub fn document_count(&self) -> Result<u64, StoreError> {
+        document_count(&self.conn)
+    }
+
+    /// A local checkpoint by ID.
+    pub fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        local_checkpoint(&self.conn, id)
+    }
+
+    /// A peer checkpoint by ID, with its MVCC generation.
+    pub fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        peer_checkpoint(&self.conn, id)
+    }
+
+    /// A blob's bytes by digest.
+    pub fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
+        blob(&self.conn, digest)
+    }
+
+    /// Whether a blob is stored.
+    pub fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        has_blob(&self.conn, digest)
+    }
+}

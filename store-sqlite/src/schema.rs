@@ -1,0 +1,217 @@
+//! The on-disk schema and its migrations.
+//!
+//! A Ferry database is a SQLite file whose header carries [`APPLICATION_ID`] (`PRAGMA
+//! application_id`) and whose `PRAGMA user_version` is the schema version. A list of migrations
+//! (`MIGRATIONS`) holds the SQL that brings a database from version `n` to `n + 1`; version 1 is
+//! the first schema, and entries are only ever appended.
+//! A database whose version is above [`SCHEMA_VERSION`] was written by a newer Ferry and is
+//! refused (see [`crate::open`]) without being modified.
+//!
+//! # Version 1
+//!
+//! ```sql
+//! -- One row: the database UUID and the highest sequence ever assigned. The latter is kept
+//! -- here, not derived from `documents`, so it never goes down when the document holding the
+//! -- highest sequence is purged.
+//! CREATE TABLE database (singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+//!                        uuid BLOB, last_sequence INTEGER NOT NULL);
+//! -- Documents keyed by their latest sequence: the table's rowid *is* the changes feed, so
+//! -- `changes_since` is a range scan of the table itself; `doc_id` has a unique index.
+//! CREATE TABLE documents (sequence INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE,
+//!                         current_rev TEXT NOT NULL, flags INTEGER NOT NULL,
+//!                         body_size INTEGER NOT NULL, tree BLOB NOT NULL);
+//! CREATE TABLE bodies (doc_id TEXT NOT NULL, rev_id TEXT NOT NULL, body BLOB NOT NULL,
+//!                      PRIMARY KEY (doc_id, rev_id)) WITHOUT ROWID;
+//! CREATE TABLE local_checkpoints (id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+//! CREATE TABLE peer_checkpoints (id TEXT PRIMARY KEY, body BLOB NOT NULL,
+//!                                generation INTEGER NOT NULL) WITHOUT ROWID;
+//! CREATE TABLE blobs (digest BLOB PRIMARY KEY, bytes BLOB NOT NULL);
+//! ```
+//!
+//! New databases use 8 KiB pages ([`PAGE_SIZE`]) so that a ~1 KB revision body fits in its
+//! `WITHOUT ROWID` b-tree cell without an overflow page.
+
+use ferry_engine::store::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::ctx;
+
+/// The value of `PRAGMA application_id` in every Ferry database: `"FRRY"` in ASCII.
+pub const APPLICATION_ID: i32 = 0x4652_5259;
+
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The page size of new databases, in bytes.
+pub const PAGE_SIZE: u32 = 8192;
+
+/// `MIGRATIONS[n]` brings a database from schema version `n` to `n + 1`. Entries are only ever
+/// appended: a released migration never changes.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // Version 1: the first schema.
+    "CREATE TABLE database (
+         singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+         uuid BLOB,
+         last_sequence INTEGER NOT NULL
+     );
+     INSERT INTO database (singleton, uuid, last_sequence) VALUES (0, NULL, 0);
+     CREATE TABLE documents (
+         sequence INTEGER PRIMARY KEY,
+         doc_id TEXT NOT NULL UNIQUE,
+         current_rev TEXT NOT NULL,
+         flags INTEGER NOT NULL,
+         body_size INTEGER NOT NULL,
+         tree BLOB NOT NULL
+     );
+     CREATE TABLE bodies (
+         doc_id TEXT NOT NULL,
+         rev_id TEXT NOT NULL,
+         body BLOB NOT NULL,
+         PRIMARY KEY (doc_id, rev_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE local_checkpoints (
+         id TEXT PRIMARY KEY,
+         body BLOB NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE peer_checkpoints (
+         id TEXT PRIMARY KEY,
+         body BLOB NOT NULL,
+         generation INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE blobs (
+         digest BLOB PRIMARY KEY,
+         bytes BLOB NOT NULL
+     );",
+];
+
+/// What the header of an opened file says, read without writing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) application_id: i32,
+    pub(crate) user_version: i32,
+    /// Number of objects in `sqlite_schema` (0 for a brand-new, empty file).
+    pub(crate) schema_objects: i64,
+}
+
+/// Reads the header fields. Reading may fail with `SQLITE_NOTADB` for a file that is not SQLite.
+pub(crate) fn read_header(conn: &Connection) -> Result<Header, StoreError> {
+    let context = ctx("reading the database header");
+    let application_id = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(&context)?;
+    let user_version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(&context)?;
+    let schema_objects = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(&context)?;
+    Ok(Header {
+        application_id,
+        user_version,
+        schema_objects,
+    })
+}
+
+/// Decides whether a file with `header` may be opened by this build, before anything is
+/// written to it. `Ok(true)`: an empty file that may be initialised; `Ok(false)`: a Ferry
+/// database of a known version.
+pub(crate) fn check_header(header: Header) -> Result<bool, StoreError> {
+    if header.application_id == 0 && header.user_version == 0 && header.schema_objects == 0 {
+        return Ok(true);
+    }
+    if header.application_id != APPLICATION_ID {
+        return Err(StoreError::Incompatible(format!(
+            "not a Ferry database (application_id is {:#010x}, a Ferry database has {:#010x})",
+            header.application_id, APPLICATION_ID
+        )));
+    }
+    if header.user_version > SCHEMA_VERSION {
+        return Err(StoreError::Incompatible(format!(
+            "the database was written by a newer Ferry (schema version {}, this build reads up \
+             to {SCHEMA_VERSION}); it was not modified",
+            header.user_version
+        )));
+    }
+    if header.user_version < 0 {
+        return Err(StoreError::Incompatible(format!(
+            "invalid schema version {}",
+            header.user_version
+        )));
+    }
+    Ok(false)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] in one immediate transaction, re-checking the
+/// header inside it (another process may have created or migrated the file meanwhile).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // The common case, a current database, takes no write lock: opening never waits for a
+    // writer in another process.
+    let header = read_header(conn)?;
+    if !check_header(header)? && header.user_version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let context = ctx("migrating the schema");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&context)?;
+    let header = read_header(&tx)?;
+    check_header(header)?;
+    let from = header.user_version;
+    if from == SCHEMA_VERSION {
+        return Ok(()); // dropping `tx` ends the empty transaction
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(sql).map_err(&context)?;
+        tracing::debug!(to = version + 1, "applied schema migration");
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(&context)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(&context)?;
+    tx.commit().map_err(&context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(application_id: i32, user_version: i32, schema_objects: i64) -> Header {
+        Header {
+            application_id,
+            user_version,
+            schema_objects,
+        }
+    }
+
+    #[test]
+    fn headers_are_classified() {
+        assert_eq!(check_header(header(0, 0, 0)), Ok(true), "empty file");
+        assert_eq!(check_header(header(APPLICATION_ID, 1, 7)), Ok(false));
+        assert!(matches!(
+            check_header(header(0, 0, 3)),
+            Err(StoreError::Incompatible(_))
+        ));
+        assert!(matches!(
+            check_header(header(0x1234, 1, 3)),
+            Err(StoreError::Incompatible(_))
+        ));
+        let future = check_header(header(APPLICATION_ID, SCHEMA_VERSION + 1, 7)).unwrap_err();
+        assert!(future.to_string().contains("newer"), "{future}");
+    }
+
+    #[test]
+    fn migrations_reach_the_current_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let h = read_header(&conn).unwrap();
+        assert_eq!(h.application_id, APPLICATION_ID);
+        assert_eq!(h.user_version, SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 1);
+        // Migrating again is a no-op.
+        migrate(&mut conn).unwrap();
+        let last: i64 = conn
+            .query_row("SELECT last_sequence FROM database", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(last, 0);
+    }
+}

@@ -1,0 +1,207 @@
+//! Writes: [`apply`] (one batch, one transaction) and peer-checkpoint saves.
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: the write lock is taken before anything
+//! is read, so the `ExpectDocument` guards and the peer-checkpoint generation are checked under
+//! the same lock as the writes they protect — a writer in another process cannot slip between
+//! the check and the write. Any failure rolls the whole transaction back.
+
+use ferry_engine::store::{Sequence, StoreError, WriteBatch, WriteOp};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{ctx, seq_from_sql, seq_to_sql};
+use crate::read;
+
+const PUT_DOCUMENT: &str = "INSERT INTO documents \
+     (sequence, doc_id, current_rev, flags, body_size, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (doc_id) DO UPDATE SET sequence = excluded.sequence, \
+     current_rev = excluded.current_rev, flags = excluded.flags, \
+     body_size = excluded.body_size, tree = excluded.tree";
+const PUT_BODY: &str = "INSERT OR REPLACE INTO bodies (doc_id, rev_id, body) VALUES (?1, ?2, ?3)";
+const DROP_BODY: &str = "DELETE FROM bodies WHERE doc_id = ?1 AND rev_id = ?2";
+
+/// Applies `batch` atomically; returns the sequences given to its `PutDocument` operations.
+pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
+    // Refuse operations this store does not know before touching the database.
+    for op in &batch.ops {
+        match op {
+            WriteOp::PutDocument { .. }
+            | WriteOp::PurgeDocument { .. }
+            | WriteOp::SetLocalCheckpoint { .. }
+            | WriteOp::PutBlob { .. }
+            | WriteOp::DeleteBlob { .. }
+            | WriteOp::ExpectDocument { .. }
+            | WriteOp::SetUuid { .. } => {}
+            other => {
+                return Err(StoreError::Backend(format!(
+                    "operation not supported by the SQLite store: {other:?}"
+                )));
+            }
+        }
+    }
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let context = ctx("applying a batch");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&context)?;
+    // Guards are checked against the state when the batch starts, under the write lock.
+    for op in &batch.ops {
+        if let WriteOp::ExpectDocument { doc_id, sequence } = op {
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT sequence FROM documents WHERE doc_id = ?1")
+                .and_then(|mut s| s.query_row([doc_id], |r| r.get(0)).optional())
+                .map_err(&context)?;
+            let current = current.map(|s| seq_from_sql(s, "documents")).transpose()?;
+            if current != *sequence {
+                return Err(StoreError::DocumentChanged {
+                    doc_id: doc_id.clone(),
+                });
+            }
+        }
+    }
+    let first = read::last_sequence(&tx)?;
+    let mut last = first;
+    let mut assigned = Vec::new();
+    {
+        let mut put_doc: Option<CachedStatement<'_>> = None;
+        let mut put_body: Option<CachedStatement<'_>> = None;
+        let mut drop_body: Option<CachedStatement<'_>> = None;
+        for op in batch.ops {
+            match op {
+                WriteOp::PutDocument {
+                    record,
+                    put_bodies,
+                    drop_bodies,
+                } => {
+                    last = last.checked_add(1).ok_or_else(|| {
+                        StoreError::Backend("the sequence space is exhausted".to_owned())
+                    })?;
+                    let body_size = i64::try_from(record.body_size).map_err(|_| {
+                        StoreError::Backend(format!("body size {} too large", record.body_size))
+                    })?;
+                    let doc_id = record.doc_id.as_str();
+                    statement(&mut put_doc, &tx, PUT_DOCUMENT)?
+                        .execute(params![
+                            seq_to_sql(last)?,
+                            doc_id,
+                            record.current_rev.as_str(),
+                            i64::from(record.flags.to_bits()),
+                            body_size,
+                            record.tree,
+                        ])
+                        .map_err(&context)?;
+                    for rev in &drop_bodies {
+                        statement(&mut drop_body, &tx, DROP_BODY)?
+                            .execute(params![doc_id, rev.as_str()])
+                            .map_err(&context)?;
+                    }
+                    for (rev, body) in &put_bodies {
+                        statement(&mut put_body, &tx, PUT_BODY)?
+                            .execute(params![doc_id, rev.as_str(), body])
+                            .map_err(&context)?;
+                    }
+                    assigned.push(last);
+                }
+                WriteOp::PurgeDocument { doc_id } => {
+                    exec(
+                        &tx,
+                        "DELETE FROM documents WHERE doc_id = ?1",
+                        params![doc_id],
+                    )?;
+                    exec(&tx, "DELETE FROM bodies WHERE doc_id = ?1", params![doc_id])?;
+                }
+                WriteOp::SetLocalCheckpoint { id, body } => match body {
+                    Some(body) => exec(
+                        &tx,
+                        "INSERT OR REPLACE INTO local_checkpoints (id, body) VALUES (?1, ?2)",
+                        params![id, body],
+                    )?,
+                    None => exec(
+                        &tx,
+                        "DELETE FROM local_checkpoints WHERE id = ?1",
+                        params![id],
+                    )?,
+                },
+                WriteOp::PutBlob { digest, bytes } => exec(
+                    &tx,
+                    "INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)",
+                    params![&digest[..], bytes],
+                )?,
+                WriteOp::DeleteBlob { digest } => exec(
+                    &tx,
+                    "DELETE FROM blobs WHERE digest = ?1",
+                    params![&digest[..]],
+                )?,
+                WriteOp::SetUuid { uuid } => exec(
+                    &tx,
+                    "UPDATE database SET uuid = ?1 WHERE singleton = 0",
+                    params![&uuid[..]],
+                )?,
+                // Checked above, before the first write.
+                WriteOp::ExpectDocument { .. } => {}
+                // Unknown operations were refused before the transaction began.
+                _ => {}
+            }
+        }
+    }
+    if last != first {
+        exec(
+            &tx,
+            "UPDATE database SET last_sequence = ?1 WHERE singleton = 0",
+            params![seq_to_sql(last)?],
+        )?;
+    }
+    tx.commit().map_err(&context)?;
+    Ok(assigned)
+}
+
+/// The statement in `slot`, prepared (from the connection's cache) on first use.
+fn statement<'s, 'c>(
+    slot: &'s mut Option<CachedStatement<'c>>,
+    conn: &'c Connection,
+    sql: &str,
+) -> Result<&'s mut CachedStatement<'c>, StoreError> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql).map_err(ctx("preparing a write"))?);
+    }
+    slot.as_mut()
+        .ok_or_else(|| StoreError::Backend("statement slot left empty".to_owned()))
+}
+
+fn exec(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map(drop)
+        .map_err(ctx("applying a batch"))
+}
+
+/// Saves a peer checkpoint if its generation is `expected`; returns the new generation.
+pub(crate) fn set_peer_checkpoint(
+    conn: &mut Connection,
+    id: &str,
+    expected: Option<u64>,
+    body: &[u8],
+) -> Result<u64, StoreError> {
+    let context = ctx("saving a peer checkpoint");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&context)?;
+    let current = read::peer_checkpoint(&tx, id)?.map(|(_, generation)| generation);
+    if current != expected {
+        return Err(StoreError::CheckpointConflict {
+            id: id.to_owned(),
+            current,
+        });
+    }
+    let next = current.unwrap_or(0) + 1;
+    let next_sql = i64::try_from(next)
+        .map_err(|_| StoreError::Backend(format!("checkpoint generation {next} overflows")))?;
+    exec(
+        &tx,
+        "INSERT OR REPLACE INTO peer_checkpoints (id, body, generation) VALUES (?1, ?2, ?3)",
+        params![id, body, next_sql],
+    )?;
+    tx.commit().map_err(&context)?;
+    Ok(next)
+}
