@@ -153,6 +153,7 @@ impl Store for MemoryStore {
                     }
                 }
                 WriteOp::PutDocument { .. }
+                | WriteOp::UpdateTree { .. }
                 | WriteOp::PurgeDocument { .. }
                 | WriteOp::SetLocalCheckpoint { .. }
                 | WriteOp::PutBlob { .. }
@@ -190,6 +191,19 @@ impl Store for MemoryStore {
                     self.by_sequence.insert(sequence, record.doc_id.clone());
                     self.docs.insert(record.doc_id.clone(), record);
                     assigned.push(sequence);
+                }
+                WriteOp::UpdateTree {
+                    doc_id,
+                    tree,
+                    drop_bodies,
+                } => {
+                    if let Some(doc) = self.docs.get_mut(&doc_id) {
+                        doc.tree = tree;
+                        for rev in drop_bodies {
+                            self.bodies
+                                .remove(&(doc_id.clone(), rev.as_str().to_owned()));
+                        }
+                    }
                 }
                 WriteOp::PurgeDocument { doc_id } => {
                     if let Some(old) = self.docs.remove(&doc_id) {

@@ -25,6 +25,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
     for op in &batch.ops {
         match op {
             WriteOp::PutDocument { .. }
+            | WriteOp::UpdateTree { .. }
             | WriteOp::PurgeDocument { .. }
             | WriteOp::SetLocalCheckpoint { .. }
             | WriteOp::PutBlob { .. }
@@ -103,6 +104,24 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     }
                     assigned.push(last);
                 }
+                WriteOp::UpdateTree {
+                    doc_id,
+                    tree,
+                    drop_bodies,
+                } => {
+                    let updated = exec_count(
+                        &tx,
+                        "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
+                        params![doc_id, tree],
+                    )?;
+                    if updated > 0 {
+                        for rev in &drop_bodies {
+                            statement(&mut drop_body, &tx, DROP_BODY)?
+                                .execute(params![doc_id, rev.as_str()])
+                                .map_err(&context)?;
+                        }
+                    }
+                }
                 WriteOp::PurgeDocument { doc_id } => {
                     exec(
                         &tx,
@@ -170,9 +189,17 @@ fn statement<'s, 'c>(
 }
 
 fn exec(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
+    exec_count(conn, sql, params).map(drop)
+}
+
+/// Runs a statement and returns how many rows it changed.
+fn exec_count(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<usize, StoreError> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
-        .map(drop)
         .map_err(ctx("applying a batch"))
 }
 

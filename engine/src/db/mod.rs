@@ -9,10 +9,12 @@
 
 mod error;
 mod observe;
+mod sync;
 mod write;
 
 pub use error::DbError;
 pub use observe::{ChangeObserver, DocumentChange, ObserverId};
+pub use sync::{OutgoingRevision, ProposalCheck};
 pub use write::{InsertOutcome, RemoteRevision};
 
 use crate::rev::{RevId, RevTree};

@@ -10,7 +10,7 @@ use crate::store::{DocRecord, Sequence, Store, StoreError, WriteBatch, WriteOp};
 use crate::value::Value;
 
 /// How many times a write is re-planned when another writer changed the document in between.
-const MAX_ATTEMPTS: usize = 8;
+pub(super) const MAX_ATTEMPTS: usize = 8;
 
 /// A revision received from a peer, to be inserted with its history.
 #[derive(Debug, Clone, PartialEq, Eq)]

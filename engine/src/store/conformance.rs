@@ -41,7 +41,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance_tests!(@tests $make;
             empty_store, put_and_read_back, update_moves_document_in_feed, feed_paging,
-            bodies_put_and_dropped, purge_removes_everything, sequences_never_reused,
+            bodies_put_and_dropped, update_tree_keeps_sequence, purge_removes_everything, sequences_never_reused,
             local_checkpoints, peer_checkpoint_mvcc, blobs, uuid, guard_makes_batch_atomic,
             many_documents_in_one_batch);
     };
@@ -254,6 +254,63 @@ pub fn bodies_put_and_dropped<S: Store>(store: &mut S) {
     assert_eq!(
         store.body("b", rev(2, 2).as_str()).unwrap().as_deref(),
         Some(&b"other"[..])
+    );
+}
+
+/// `UpdateTree` replaces the tree and drops bodies without touching the sequence or the feed.
+pub fn update_tree_keeps_sequence<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"one"));
+    apply_one(
+        store,
+        WriteOp::PutDocument {
+            record: record("a", rev(2, 2), false),
+            put_bodies: vec![(rev(2, 2), b"two".to_vec())],
+            drop_bodies: Vec::new(),
+        },
+    );
+    apply_one(store, put("b", rev(1, 3), b"b"));
+    let seqs = apply_one(
+        store,
+        WriteOp::UpdateTree {
+            doc_id: "a".to_owned(),
+            tree: b"new tree".to_vec(),
+            drop_bodies: vec![rev(1, 1)],
+        },
+    );
+    assert!(seqs.is_empty(), "no sequence is assigned");
+    let a = store.document("a").unwrap().unwrap();
+    assert_eq!(a.tree, b"new tree");
+    assert_eq!(
+        (a.sequence, a.current_rev.clone()),
+        (2, rev(2, 2)),
+        "sequence and current kept"
+    );
+    assert_eq!(
+        store.body("a", rev(1, 1).as_str()).unwrap(),
+        None,
+        "dropped body is gone"
+    );
+    assert_eq!(
+        store.body("a", rev(2, 2).as_str()).unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(
+        feed(store),
+        vec![(2, "a".to_owned()), (3, "b".to_owned())],
+        "feed unchanged"
+    );
+    assert_eq!(store.last_sequence().unwrap(), 3);
+    apply_one(
+        store,
+        WriteOp::UpdateTree {
+            doc_id: "zzz".to_owned(),
+            tree: vec![1],
+            drop_bodies: Vec::new(),
+        },
+    );
+    assert!(
+        store.document("zzz").unwrap().is_none(),
+        "a missing document stays missing"
     );
 }
 

@@ -83,6 +83,18 @@ pub enum WriteOp {
         /// Revisions whose bodies are no longer needed.
         drop_bodies: Vec<RevId>,
     },
+    /// Replaces a document's encoded revision tree and drops bodies, keeping its sequence,
+    /// current revision and flags: bookkeeping that is not a change (such as recording which
+    /// revision a peer has) and must not move the document in the changes feed. A missing
+    /// document is left missing.
+    UpdateTree {
+        /// The document ID.
+        doc_id: String,
+        /// The new encoded tree.
+        tree: Vec<u8>,
+        /// Revisions whose bodies are no longer needed.
+        drop_bodies: Vec<RevId>,
+    },
     /// Removes a document, its bodies and its changes-feed entry entirely (local only).
     PurgeDocument {
         /// The document ID.

@@ -1,0 +1,208 @@
+//! What replication asks of the database: checkpoints, what a peer lacks, what to send, and
+//! which revisions a peer has.
+
+use super::{Database, DbError};
+use crate::rev::{RevId, RevTree};
+use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+
+/// A revision ready to send to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRevision {
+    /// The stored body (deterministic CBOR).
+    pub body: Vec<u8>,
+    /// Ancestors, newest first, up to the first one the peer has (or the limit).
+    pub history: Vec<RevId>,
+    /// Whether the revision is a deletion.
+    pub deleted: bool,
+}
+
+/// How this database answers a peer proposing to push a revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposalCheck {
+    /// Send it: it extends what we have.
+    Accept,
+    /// We already have it.
+    AlreadyHave,
+    /// It would branch the document: our current revision is not the one the peer built on.
+    Conflict {
+        /// Our current revision.
+        current: RevId,
+    },
+}
+
+impl<S: Store> Database<S> {
+    /// A local checkpoint (the replicator's own record).
+    pub fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(self.store.local_checkpoint(id)?)
+    }
+
+    /// Saves a local checkpoint.
+    pub fn set_local_checkpoint(&mut self, id: &str, body: &[u8]) -> Result<(), DbError> {
+        let mut batch = WriteBatch::new();
+        batch.push(WriteOp::SetLocalCheckpoint {
+            id: id.to_owned(),
+            body: Some(body.to_vec()),
+        });
+        self.store.apply(batch)?;
+        Ok(())
+    }
+
+    /// A checkpoint a peer keeps here, with its MVCC generation.
+    pub fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, DbError> {
+        Ok(self.store.peer_checkpoint(id)?)
+    }
+
+    /// Saves a peer's checkpoint if `expected` is its current generation; returns the new one.
+    /// A mismatch is [`StoreError::CheckpointConflict`] (HTTP 409 on the wire).
+    pub fn set_peer_checkpoint(
+        &mut self,
+        id: &str,
+        expected: Option<u64>,
+        body: &[u8],
+    ) -> Result<u64, DbError> {
+        Ok(self.store.set_peer_checkpoint(id, expected, body)?)
+    }
+
+    /// `None` if we have `rev` of `doc_id`; otherwise the revisions we have that may be its
+    /// ancestors (our leaves of lower generation, the current one first), at most `max`.
+    pub fn known_ancestors(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        max: usize,
+    ) -> Result<Option<Vec<RevId>>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(Some(Vec::new()));
+        };
+        if tree.contains(rev) {
+            return Ok(None);
+        }
+        let known = tree
+            .leaves()
+            .into_iter()
+            .filter(|leaf| leaf.generation() < rev.generation())
+            .map(|leaf| leaf.rev_id().clone())
+            .take(max)
+            .collect();
+        Ok(Some(known))
+    }
+
+    /// How to answer a peer proposing `rev` of `doc_id`, built on `server_rev` (the revision it
+    /// believes we have).
+    pub fn check_proposal(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        server_rev: Option<&RevId>,
+    ) -> Result<ProposalCheck, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(ProposalCheck::Accept);
+        };
+        if tree.contains(rev) {
+            return Ok(ProposalCheck::AlreadyHave);
+        }
+        let Some(current) = tree.current() else {
+            return Ok(ProposalCheck::Accept);
+        };
+        let accept = match server_rev {
+            Some(server) => server == current,
+            // A new document over our tombstone does not branch live revisions.
+            None => tree.is_deleted(),
+        };
+        Ok(if accept {
+            ProposalCheck::Accept
+        } else {
+            ProposalCheck::Conflict {
+                current: current.clone(),
+            }
+        })
+    }
+
+    /// `rev` of `doc_id` with its body and its history up to the first revision in `known`
+    /// (at most `max_history` ancestors), or `None` if its body is no longer kept.
+    pub fn revision_to_send(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        known: &[RevId],
+        max_history: usize,
+    ) -> Result<Option<OutgoingRevision>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(None);
+        };
+        let Some(node) = tree.get(rev) else {
+            return Ok(None);
+        };
+        if !node.has_body() {
+            return Ok(None);
+        }
+        let Some(body) = self.store.body(doc_id, rev.as_str())? else {
+            return Ok(None);
+        };
+        let history = tree.history(rev, max_history, |r| known.contains(r));
+        Ok(Some(OutgoingRevision {
+            body,
+            history,
+            deleted: node.is_deleted(),
+        }))
+    }
+
+    /// The revision of `doc_id` that peer `remote_id` is known to have.
+    pub fn remote_ancestor(&self, doc_id: &str, remote_id: u32) -> Result<Option<RevId>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(None);
+        };
+        Ok(tree.remote_ancestor(remote_id).cloned())
+    }
+
+    /// Records that peer `remote_id` has each `(doc ID, revision)`, in one transaction, without
+    /// giving the documents new sequences. Documents or revisions that no longer exist are
+    /// skipped.
+    pub fn set_remote_ancestors(
+        &mut self,
+        remote_id: u32,
+        revisions: &[(String, RevId)],
+    ) -> Result<(), DbError> {
+        for _ in 0..super::write::MAX_ATTEMPTS {
+            let mut batch = WriteBatch::new();
+            // The last revision listed for a document is the one the peer has now.
+            let mut latest: std::collections::BTreeMap<&str, &RevId> = Default::default();
+            for (doc_id, rev) in revisions {
+                latest.insert(doc_id, rev);
+            }
+            for (doc_id, rev) in latest {
+                let Some(record) = self.store.document(doc_id)? else {
+                    continue;
+                };
+                let mut tree = RevTree::decode(&record.tree)?;
+                if !tree.contains(rev) || tree.remote_ancestor(remote_id) == Some(rev) {
+                    continue;
+                }
+                let change = tree.set_remote_ancestor(remote_id, rev)?;
+                let mut drop_bodies = change.drop_bodies;
+                drop_bodies.extend(change.removed);
+                batch.push(WriteOp::ExpectDocument {
+                    doc_id: doc_id.to_owned(),
+                    sequence: Some(record.sequence),
+                });
+                batch.push(WriteOp::UpdateTree {
+                    doc_id: doc_id.to_owned(),
+                    tree: tree.encode(),
+                    drop_bodies,
+                });
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            match self.store.apply(batch) {
+                Ok(_) => return Ok(()),
+                Err(StoreError::DocumentChanged { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::DocumentChanged {
+            doc_id: String::new(),
+        }
+        .into())
+    }
+}
