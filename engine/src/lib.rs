@@ -35,6 +35,7 @@
 
 pub mod blip;
 pub mod db;
+pub mod repl;
 pub mod rev;
 pub mod store;
 pub mod value;

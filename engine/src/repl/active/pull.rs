@@ -1,0 +1,349 @@
+//! The pull half of an active session: subscribe to the peer's changes, answer `changes` with
+//! what we lack, store received `rev`s in batched transactions, and track which of the peer's
+//! sequences are done.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::blip::{Message, MessageNumber, SendOptions};
+use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
+use crate::store::Store;
+
+use super::session::{ActiveSession, Sent};
+use super::{ActiveEvent, Direction};
+use crate::repl::SessionError;
+use crate::repl::catalogue::{
+    self as cat, ChangeAnswer, CheckpointBody, NoRev, RemoteSeq, RevMessage, SubChanges,
+};
+use crate::repl::checkpoint::PullProgress;
+
+/// A received revision waiting to be stored with others in one transaction.
+#[derive(Debug)]
+struct PendingInsert {
+    request: MessageNumber,
+    revision: RemoteRevision,
+    seq: Option<RemoteSeq>,
+}
+
+/// Pull state.
+#[derive(Debug)]
+pub(super) struct Pull {
+    pub(super) progress: PullProgress,
+    /// The peer said it is caught up (an empty `changes`).
+    caught_up: bool,
+    pending: Vec<PendingInsert>,
+    insert_deadline: Option<Instant>,
+    /// `changes` requests not answered yet because too many pulled changes are unfinished.
+    held: VecDeque<(MessageNumber, Vec<cat::ChangeRow>)>,
+    completed: u64,
+    total: u64,
+}
+
+impl Pull {
+    fn new(start: &CheckpointBody) -> Self {
+        Pull {
+            progress: PullProgress::new(start.remote.clone()),
+            caught_up: false,
+            pending: Vec::new(),
+            insert_deadline: None,
+            held: VecDeque::new(),
+            completed: 0,
+            total: 0,
+        }
+    }
+
+    pub(super) fn insert_deadline(&self) -> Option<Instant> {
+        self.insert_deadline
+    }
+
+    pub(super) fn is_caught_up(&self) -> bool {
+        self.caught_up
+            && self.progress.unfinished() == 0
+            && self.pending.is_empty()
+            && self.held.is_empty()
+    }
+
+    pub(super) fn counts(&self) -> (u64, u64) {
+        (self.completed, self.total)
+    }
+
+    pub(super) fn add_stats(&self, stats: &mut crate::repl::WindowStats) {
+        stats.pending_inserts += self.pending.len();
+        stats.pull_unfinished += self.progress.unfinished();
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "caught up {}, unfinished {}, pending inserts {}, held changes {}, checkpoint {:?}",
+            self.caught_up,
+            self.progress.unfinished(),
+            self.pending.len(),
+            self.held.len(),
+            self.progress.checkpoint()
+        )
+    }
+
+    fn finish(&mut self, seq: Option<&RemoteSeq>) {
+        if let Some(seq) = seq {
+            self.progress.complete(seq);
+        }
+        self.completed += 1;
+    }
+}
+
+impl ActiveSession {
+    /// Subscribes to the peer's changes from the checkpoint.
+    pub(super) fn start_pull<S: Store>(
+        &mut self,
+        now: Instant,
+        start: &CheckpointBody,
+        db: &Database<S>,
+    ) -> Result<(), SessionError> {
+        let pull = Pull::new(start);
+        let request = SubChanges {
+            since: start.remote.clone(),
+            continuous: self.config.continuous,
+            batch: Some(self.config.changes_batch),
+            // Tombstones of documents we never had are useless to an empty database.
+            active_only: start.remote.is_none() && db.document_count()? == 0,
+            doc_ids: self.config.doc_ids.clone(),
+        };
+        self.pull = Some(pull);
+        let msg = request.to_message(self.profile);
+        self.request(now, &msg, SendOptions::default(), Sent::SubChanges)?;
+        Ok(())
+    }
+
+    /// The peer announced changes.
+    pub(super) fn pull_changes<S: Store>(
+        &mut self,
+        _now: Instant,
+        number: MessageNumber,
+        msg: &Message,
+        no_reply: bool,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let rows = cat::decode_changes(self.profile, &msg.body)?;
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(());
+        };
+        if rows.is_empty() {
+            pull.caught_up = true;
+            if !no_reply {
+                self.conn.send_reply(number, &Message::new())?;
+            }
+            return Ok(());
+        }
+        if no_reply {
+            return Ok(()); // announcements we cannot answer carry nothing we can use
+        }
+        if !pull.held.is_empty() || pull.progress.unfinished() >= self.config.max_pull_pending {
+            pull.held.push_back((number, rows));
+            return Ok(());
+        }
+        self.answer_changes(number, rows, db)
+    }
+
+    fn answer_changes<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        rows: Vec<cat::ChangeRow>,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(());
+        };
+        let mut answers = Vec::with_capacity(rows.len());
+        pull.total += rows.len() as u64;
+        for row in rows {
+            match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history)? {
+                None => {
+                    pull.progress.announced(row.seq, true);
+                    pull.completed += 1;
+                    answers.push(ChangeAnswer::Skip);
+                }
+                Some(known) => {
+                    pull.progress.announced(row.seq, false);
+                    answers.push(ChangeAnswer::Send { known });
+                }
+            }
+        }
+        let reply = Message::new()
+            .with_property("maxHistory", self.config.max_history.to_string())
+            .with_body(cat::encode_change_answers(self.profile, &answers));
+        self.conn.send_reply(number, &reply)?;
+        Ok(())
+    }
+
+    /// The peer sent a revision.
+    pub(super) fn pull_rev(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        msg: &Message,
+    ) -> Result<(), SessionError> {
+        let rev = match RevMessage::from_message(msg) {
+            Ok(rev) => rev,
+            Err(e) => {
+                self.conn.send_error(number, "HTTP", 400, &e.to_string())?;
+                return Ok(());
+            }
+        };
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(());
+        };
+        let body = if rev.delta_src.is_some() {
+            Err("a delta arrived but delta sync was not negotiated".to_owned())
+        } else if rev.deleted && rev.body.is_empty() {
+            Ok(crate::value::Value::empty_object().to_cbor())
+        } else {
+            self.profile
+                .body_from_wire(&rev.body)
+                .map_err(|e| e.to_string())
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(error) => {
+                self.conn.send_error(number, "HTTP", 400, &error)?;
+                pull.finish(rev.sequence.as_ref());
+                self.events.push_back(ActiveEvent::DocumentFailed {
+                    doc_id: rev.doc_id,
+                    rev: rev.rev,
+                    direction: Direction::Pull,
+                    error,
+                    transient: false,
+                });
+                return Ok(());
+            }
+        };
+        let mut history = Vec::with_capacity(rev.history.len() + 1);
+        history.push(rev.rev);
+        history.extend(rev.history);
+        pull.pending.push(PendingInsert {
+            request: number,
+            revision: RemoteRevision {
+                doc_id: rev.doc_id,
+                history,
+                deleted: rev.deleted,
+                body,
+                allow_conflict: true,
+                remote: Some(self.config.remote_id),
+            },
+            seq: rev.sequence,
+        });
+        if pull.insert_deadline.is_none() {
+            pull.insert_deadline = Some(now + self.config.insert_delay);
+        }
+        Ok(())
+    }
+
+    /// The peer cannot send a revision it announced.
+    pub(super) fn pull_norev(&mut self, msg: &Message) -> Result<(), SessionError> {
+        let norev = NoRev::from_message(msg)?;
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(());
+        };
+        pull.finish(norev.sequence.as_ref());
+        self.events.push_back(ActiveEvent::DocumentFailed {
+            doc_id: norev.doc_id,
+            rev: norev.rev,
+            direction: Direction::Pull,
+            error: norev
+                .reason
+                .unwrap_or_else(|| "the peer no longer has this revision".into()),
+            transient: false,
+        });
+        Ok(())
+    }
+
+    /// Stores every received revision in one transaction, then replies to each `rev`.
+    pub(super) fn flush_pulled<S: Store>(
+        &mut self,
+        _now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(());
+        };
+        pull.insert_deadline = None;
+        if pull.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut pull.pending);
+        let revisions: Vec<RemoteRevision> = pending.iter().map(|p| p.revision.clone()).collect();
+        let results = match db.insert_revisions(&revisions) {
+            Ok(results) => results,
+            Err(e) => return Err(SessionError::Database(e)),
+        };
+        for (p, result) in pending.into_iter().zip(results) {
+            let doc_id = p.revision.doc_id;
+            let rev = p.revision.history[0].clone();
+            match result {
+                Ok(outcome) => {
+                    self.conn.send_reply(p.request, &Message::new())?;
+                    pull.finish(p.seq.as_ref());
+                    let conflicted = matches!(
+                        outcome,
+                        InsertOutcome::Inserted {
+                            conflicted: true,
+                            ..
+                        }
+                    );
+                    self.events.push_back(ActiveEvent::DocumentReplicated {
+                        doc_id,
+                        rev,
+                        direction: Direction::Pull,
+                        deleted: p.revision.deleted,
+                        conflicted,
+                    });
+                }
+                Err(e) => {
+                    let transient = matches!(&e, DbError::Store(s) if s.is_transient());
+                    self.conn.send_error(
+                        p.request,
+                        "HTTP",
+                        if transient { 503 } else { 400 },
+                        &e.to_string(),
+                    )?;
+                    if !transient {
+                        pull.finish(p.seq.as_ref());
+                    }
+                    self.events.push_back(ActiveEvent::DocumentFailed {
+                        doc_id,
+                        rev,
+                        direction: Direction::Pull,
+                        error: e.to_string(),
+                        transient,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores full batches and answers held `changes` once there is room.
+    pub(super) fn pull_pump<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let Some(pull) = self.pull.as_ref() else {
+            return Ok(());
+        };
+        if pull.pending.len() >= self.config.insert_batch {
+            self.flush_pulled(now, db)?;
+        }
+        loop {
+            let Some(pull) = self.pull.as_mut() else {
+                return Ok(());
+            };
+            if pull.progress.unfinished() >= self.config.max_pull_pending {
+                return Ok(());
+            }
+            let Some((number, rows)) = pull.held.pop_front() else {
+                return Ok(());
+            };
+            self.answer_changes(number, rows, db)?;
+        }
+    }
+}

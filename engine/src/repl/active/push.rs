@@ -1,0 +1,357 @@
+//! The push half of an active session: announce local changes with `proposeChanges`, send the
+//! revisions the peer wants, and track which local sequences are done.
+
+use std::time::Instant;
+
+use crate::blip::{BlipError, Message, MessageNumber, SendOptions};
+use crate::db::{Database, DbError};
+use crate::rev::RevId;
+use crate::store::{Sequence, Store};
+
+use super::session::{ActiveSession, Sent};
+use super::{ActiveConfig, ActiveEvent, Direction};
+use crate::repl::SessionError;
+use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
+use crate::repl::checkpoint::PushProgress;
+use crate::repl::feed::{Feed, FeedLimits, FeedStep};
+
+/// Push state.
+#[derive(Debug)]
+pub(super) struct Push {
+    feed: Feed,
+    pub(super) progress: PushProgress,
+    completed: u64,
+    total: u64,
+    /// Revisions the peer now has, to record as remote ancestors (flushed in batches).
+    pub(super) acknowledged: Vec<(String, RevId)>,
+    /// `maxHistory` from the peer's replies.
+    peer_max_history: Option<usize>,
+    continuous: bool,
+}
+
+impl Push {
+    pub(super) fn new(config: &ActiveConfig, start: &CheckpointBody) -> Self {
+        let since = start.local.unwrap_or(0);
+        let limits = FeedLimits {
+            batch: config.changes_batch.max(1),
+            max_announcements_in_flight: config.max_changes_in_flight.max(1),
+            max_revs_in_flight: config.max_revs_in_flight.max(1),
+            max_rev_bytes_in_flight: config.max_rev_bytes_in_flight.max(1),
+            max_history: config.max_history,
+        };
+        Push {
+            feed: Feed::new(
+                since,
+                config.continuous,
+                false,
+                config.doc_ids.clone(),
+                limits,
+            ),
+            progress: PushProgress::new(since),
+            completed: 0,
+            total: 0,
+            acknowledged: Vec::new(),
+            peer_max_history: None,
+            continuous: config.continuous,
+        }
+    }
+
+    pub(super) fn is_caught_up(&self) -> bool {
+        self.feed.is_caught_up()
+    }
+
+    pub(super) fn counts(&self) -> (u64, u64) {
+        (self.completed, self.total)
+    }
+
+    pub(super) fn add_stats(&self, stats: &mut crate::repl::WindowStats) {
+        self.feed.add_stats(stats);
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "{}; checkpoint local {}",
+            self.feed.describe(),
+            self.progress.local()
+        )
+    }
+
+    /// Documents with changes not yet pushed: pending ones, then those not read yet.
+    pub(super) fn pending_document_ids<S: Store>(
+        &self,
+        db: &Database<S>,
+        limit: usize,
+    ) -> Result<Vec<String>, DbError> {
+        let mut out = Vec::new();
+        let mut since = self.progress.local();
+        let read_up_to = self.feed.since();
+        while out.len() < limit {
+            let page = db.changes_since(since, 500)?;
+            let Some(last) = page.last() else { break };
+            since = last.sequence;
+            for entry in page {
+                if entry.sequence > read_up_to || self.progress.is_pending(entry.sequence) {
+                    out.push(entry.doc_id);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn take_completed(&mut self) {
+        for seq in self.feed.take_completed() {
+            if self.progress.is_pending(seq) {
+                self.completed += 1;
+            }
+            self.progress.complete(seq);
+        }
+    }
+}
+
+impl ActiveSession {
+    /// Sends what the push feed can send now.
+    pub(super) fn push_pump<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let ActiveSession {
+            push,
+            conn,
+            sent,
+            profile,
+            config,
+            ..
+        } = self;
+        let Some(push) = push.as_mut() else {
+            return Ok(());
+        };
+        let profile = *profile;
+        let remote_id = config.remote_id;
+        loop {
+            let step = push.feed.next_step(db, |db: &Database<S>, doc_id: &str| {
+                db.remote_ancestor(doc_id, remote_id)
+            })?;
+            let step_since = push.feed.since();
+            match step {
+                FeedStep::Idle => {
+                    push.progress.read(step_since, []);
+                    push.take_completed();
+                    break;
+                }
+                FeedStep::Announce(rows) if rows.is_empty() => {
+                    push.progress.read(step_since, []);
+                    push.take_completed();
+                    if push.continuous {
+                        // Caught up, as LiteCore signals it: an empty no-reply proposeChanges.
+                        let msg = Message::request(names::PROPOSE_CHANGES)
+                            .with_property("conflictIncludesRev", "true")
+                            .with_body(cat::encode_proposed(profile, &[]));
+                        let options = SendOptions {
+                            urgent: true,
+                            compressed: false,
+                            no_reply: true,
+                        };
+                        conn.send_request(&msg, options)?;
+                    }
+                }
+                FeedStep::Announce(rows) => {
+                    push.progress.read(step_since, rows.iter().map(|r| r.seq));
+                    push.take_completed();
+                    push.total += rows.len() as u64;
+                    let proposed: Vec<ProposedRow> = rows
+                        .iter()
+                        .map(|r| ProposedRow {
+                            doc_id: r.doc_id.clone(),
+                            rev: r.rev.clone(),
+                            server_rev: r.server_rev.clone(),
+                            body_size: r.body_size,
+                        })
+                        .collect();
+                    let msg = Message::request(names::PROPOSE_CHANGES)
+                        .with_property("conflictIncludesRev", "true")
+                        .with_body(cat::encode_proposed(profile, &proposed));
+                    let options = SendOptions {
+                        urgent: true,
+                        compressed: true,
+                        no_reply: false,
+                    };
+                    let number = conn.send_request(&msg, options)?;
+                    sent.insert(number, (Sent::Propose, now));
+                    push.feed.announced(number, rows);
+                }
+                FeedStep::Rev(mut rev, seq) => {
+                    push.take_completed();
+                    rev.no_conflicts = true;
+                    if let Some(max) = push.peer_max_history {
+                        rev.history.truncate(max);
+                    }
+                    let body = profile
+                        .body_to_wire(&rev.body)
+                        .map_err(DbError::from)?
+                        .into_owned();
+                    let bytes = body.len();
+                    rev.body = body;
+                    let options = SendOptions {
+                        urgent: false,
+                        compressed: true,
+                        no_reply: false,
+                    };
+                    let number = conn.send_request(&rev.to_message(), options)?;
+                    push.feed.rev_sent(bytes);
+                    let what = Sent::Rev {
+                        seq,
+                        doc_id: rev.doc_id,
+                        rev: rev.rev,
+                        deleted: rev.deleted,
+                        bytes,
+                    };
+                    sent.insert(number, (what, now));
+                }
+                FeedStep::NoRev(_) => {
+                    // The revision was superseded since it was announced: its newer revision
+                    // has a later sequence and will be pushed in turn.
+                    push.take_completed();
+                }
+            }
+        }
+        if push.acknowledged.len() >= 1_000 {
+            self.remember_remote_revisions(db)?;
+        }
+        Ok(())
+    }
+
+    /// The peer answered a `proposeChanges`.
+    pub(super) fn push_answered<S: Store>(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        reply: Result<Message, BlipError>,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let Some(push) = self.push.as_mut() else {
+            return Ok(());
+        };
+        let rows = push.feed.take_announced(number);
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => {
+                return Err(SessionError::Refused {
+                    request: names::PROPOSE_CHANGES,
+                    error,
+                });
+            }
+        };
+        if let Some(max) = reply.property("maxHistory").and_then(|m| m.parse().ok()) {
+            push.peer_max_history = Some(max);
+        }
+        let answers = cat::decode_proposal_answers(self.profile, &reply.body, rows.len())?;
+        let pulls = self.config.direction.pulls();
+        for (row, answer) in rows.into_iter().zip(answers) {
+            match answer {
+                ProposalAnswer::Send => {
+                    let known = row.server_rev.iter().cloned().collect();
+                    push.feed.want(row, known);
+                }
+                ProposalAnswer::AlreadyHave => {
+                    push.acknowledged.push((row.doc_id, row.rev));
+                    push.feed.complete(row.seq);
+                }
+                ProposalAnswer::Conflict { current } => {
+                    // The peer has a revision we lack. With a pull running it will arrive, be
+                    // resolved here and the resolution pushed under a new sequence.
+                    let error = match current {
+                        Some(rev) => format!("conflict: the peer's current revision is {rev}"),
+                        None => "conflict with the peer's current revision".to_owned(),
+                    };
+                    self.events.push_back(ActiveEvent::DocumentFailed {
+                        doc_id: row.doc_id,
+                        rev: row.rev,
+                        direction: Direction::Push,
+                        error,
+                        transient: pulls,
+                    });
+                    push.feed.complete(row.seq);
+                }
+                ProposalAnswer::Status(code) => {
+                    let transient = code >= 500;
+                    self.events.push_back(ActiveEvent::DocumentFailed {
+                        doc_id: row.doc_id,
+                        rev: row.rev,
+                        direction: Direction::Push,
+                        error: format!("the peer refused the change with status {code}"),
+                        transient,
+                    });
+                    if !transient {
+                        push.feed.complete(row.seq);
+                    }
+                }
+            }
+        }
+        push.take_completed();
+        self.pump(now, db)
+    }
+
+    /// The peer answered a pushed `rev`.
+    pub(super) fn push_rev_done(
+        &mut self,
+        seq: Sequence,
+        doc_id: String,
+        rev: RevId,
+        deleted: bool,
+        bytes: usize,
+        reply: Result<Message, BlipError>,
+    ) {
+        let Some(push) = self.push.as_mut() else {
+            return;
+        };
+        match reply {
+            Ok(_) => {
+                push.feed.rev_done(seq, bytes, true);
+                push.acknowledged.push((doc_id.clone(), rev.clone()));
+                self.events.push_back(ActiveEvent::DocumentReplicated {
+                    doc_id,
+                    rev,
+                    direction: Direction::Push,
+                    deleted,
+                    conflicted: false,
+                });
+            }
+            Err(error) => {
+                // 409: the peer got another revision meanwhile (resolved after the pull);
+                // 4xx: refused for good; 5xx: try again in a later session.
+                let transient =
+                    error.code >= 500 || (error.code == 409 && self.config.direction.pulls());
+                let finished = error.code < 500;
+                push.feed.rev_done(seq, bytes, finished);
+                self.events.push_back(ActiveEvent::DocumentFailed {
+                    doc_id,
+                    rev,
+                    direction: Direction::Push,
+                    error: error.to_string(),
+                    transient,
+                });
+            }
+        }
+        push.take_completed();
+    }
+
+    /// Records the revisions the peer acknowledged as its remote ancestors (no new sequences).
+    pub(super) fn remember_remote_revisions<S: Store>(
+        &mut self,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let Some(push) = self.push.as_mut() else {
+            return Ok(());
+        };
+        if push.acknowledged.is_empty() {
+            return Ok(());
+        }
+        let acknowledged = std::mem::take(&mut push.acknowledged);
+        db.set_remote_ancestors(self.config.remote_id, &acknowledged)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,274 @@
+//! The outgoing half of replication, shared by both roles: reading the local changes feed in
+//! pages, announcing changes in batches (`changes` from a passive peer serving a pull,
+//! `proposeChanges` from an active pusher), then sending the wanted revisions — all within
+//! bounded windows so memory stays flat however many documents move.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::blip::MessageNumber;
+use crate::db::{Database, DbError};
+use crate::rev::RevId;
+use crate::store::{Sequence, Store};
+
+use super::catalogue::{NoRev, RemoteSeq, RevMessage};
+
+/// One change read from the local feed and announced to the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FeedRow {
+    pub(crate) seq: Sequence,
+    pub(crate) doc_id: String,
+    pub(crate) rev: RevId,
+    pub(crate) deleted: bool,
+    pub(crate) body_size: u64,
+    /// The revision the peer is believed to have (its remote ancestor), for `proposeChanges`.
+    pub(crate) server_rev: Option<RevId>,
+}
+
+/// Windows of a feed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedLimits {
+    pub(crate) batch: usize,
+    pub(crate) max_announcements_in_flight: usize,
+    pub(crate) max_revs_in_flight: usize,
+    pub(crate) max_rev_bytes_in_flight: usize,
+    pub(crate) max_history: usize,
+}
+
+/// What the feed wants sent next.
+#[derive(Debug)]
+pub(crate) enum FeedStep {
+    /// Nothing to send now.
+    Idle,
+    /// Announce these changes (an empty list: caught up).
+    Announce(Vec<FeedRow>),
+    /// Send this revision.
+    Rev(Box<RevMessage>, Sequence),
+    /// A revision the peer asked for is gone (superseded or purged).
+    NoRev(NoRev),
+}
+
+/// A revision the peer wants.
+#[derive(Debug)]
+struct Wanted {
+    row: FeedRow,
+    known: Vec<RevId>,
+}
+
+/// State of one outgoing feed.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    /// The last local sequence read from the changes feed.
+    since: Sequence,
+    continuous: bool,
+    active_only: bool,
+    doc_ids: Option<BTreeSet<String>>,
+    limits: FeedLimits,
+    /// Whether an empty announcement ("caught up") was sent since the feed last had rows.
+    caught_up_announced: bool,
+    /// Whether the end of the feed was reached at least once.
+    reached_end: bool,
+    in_flight: BTreeMap<MessageNumber, Vec<FeedRow>>,
+    wanted: VecDeque<Wanted>,
+    revs_in_flight: usize,
+    rev_bytes_in_flight: usize,
+    /// Sequences finished (sent and acknowledged, skipped, filtered or superseded) not yet
+    /// taken by [`Feed::take_completed`].
+    completed: Vec<Sequence>,
+}
+
+impl Feed {
+    pub(crate) fn new(
+        since: Sequence,
+        continuous: bool,
+        active_only: bool,
+        doc_ids: Option<Vec<String>>,
+        limits: FeedLimits,
+    ) -> Self {
+        Feed {
+            since,
+            continuous,
+            active_only,
+            doc_ids: doc_ids.map(|ids| ids.into_iter().collect()),
+            limits,
+            caught_up_announced: false,
+            reached_end: false,
+            in_flight: BTreeMap::new(),
+            wanted: VecDeque::new(),
+            revs_in_flight: 0,
+            rev_bytes_in_flight: 0,
+            completed: Vec::new(),
+        }
+    }
+
+    /// A one-line description for diagnostics.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "since {} continuous {} announcements in flight {} wanted {} revs in flight {} ({} bytes){}",
+            self.since,
+            self.continuous,
+            self.in_flight.len(),
+            self.wanted.len(),
+            self.revs_in_flight,
+            self.rev_bytes_in_flight,
+            if self.reached_end { " reached end" } else { "" }
+        )
+    }
+
+    /// Whether everything read was announced and answered and every wanted revision was sent
+    /// and acknowledged, and the end of the local feed was reached.
+    pub(crate) fn is_caught_up(&self) -> bool {
+        self.reached_end
+            && self.in_flight.is_empty()
+            && self.wanted.is_empty()
+            && self.revs_in_flight == 0
+    }
+
+    /// Adds this feed's windows to `stats`.
+    pub(crate) fn add_stats(&self, stats: &mut super::WindowStats) {
+        stats.announcements_in_flight += self.in_flight.len();
+        stats.revs_in_flight += self.revs_in_flight;
+        stats.rev_bytes_in_flight += self.rev_bytes_in_flight;
+    }
+
+    /// The last local sequence read.
+    pub(crate) fn since(&self) -> Sequence {
+        self.since
+    }
+
+    /// Decides what to send next. `remote_ancestor` gives, for a document, the revision the
+    /// peer is believed to have (active pushes put it in `proposeChanges`).
+    pub(crate) fn next_step<S: Store, F>(
+        &mut self,
+        db: &Database<S>,
+        remote_ancestor: F,
+    ) -> Result<FeedStep, DbError>
+    where
+        F: Fn(&Database<S>, &str) -> Result<Option<RevId>, DbError>,
+    {
+        // Revisions first: they drain the pipeline that announcements fill.
+        if self.revs_in_flight < self.limits.max_revs_in_flight
+            && self.rev_bytes_in_flight < self.limits.max_rev_bytes_in_flight
+            && let Some(want) = self.wanted.pop_front()
+        {
+            let row = want.row;
+            let seq = row.seq;
+            match db.revision_to_send(
+                &row.doc_id,
+                &row.rev,
+                &want.known,
+                self.limits.max_history,
+            )? {
+                Some(out) => {
+                    let message = RevMessage {
+                        doc_id: row.doc_id,
+                        rev: row.rev,
+                        history: out.history,
+                        deleted: out.deleted,
+                        sequence: Some(RemoteSeq::number(seq)),
+                        delta_src: None,
+                        no_conflicts: false,
+                        body: out.body,
+                    };
+                    return Ok(FeedStep::Rev(Box::new(message), seq));
+                }
+                None => {
+                    self.completed.push(seq);
+                    let norev = NoRev {
+                        doc_id: row.doc_id,
+                        rev: row.rev,
+                        sequence: Some(RemoteSeq::number(seq)),
+                        error: Some(404),
+                        reason: Some("the revision was superseded or purged".into()),
+                    };
+                    return Ok(FeedStep::NoRev(norev));
+                }
+            }
+        }
+        // Then announcements, while the pipeline has room.
+        let room = self.limits.batch * (self.limits.max_announcements_in_flight + 1);
+        while self.in_flight.len() < self.limits.max_announcements_in_flight
+            && self.wanted.len() + self.revs_in_flight < room
+        {
+            let page = db.changes_since(self.since, self.limits.batch)?;
+            let Some(last) = page.last() else {
+                self.reached_end = true;
+                if !self.caught_up_announced && self.in_flight.is_empty() {
+                    self.caught_up_announced = true;
+                    return Ok(FeedStep::Announce(Vec::new()));
+                }
+                return Ok(FeedStep::Idle);
+            };
+            self.since = last.sequence;
+            let mut rows = Vec::with_capacity(page.len());
+            for entry in page {
+                let filtered_out = (self.active_only && entry.flags.deleted)
+                    || self
+                        .doc_ids
+                        .as_ref()
+                        .is_some_and(|ids| !ids.contains(&entry.doc_id));
+                if filtered_out {
+                    self.completed.push(entry.sequence);
+                    continue;
+                }
+                let server_rev = remote_ancestor(db, &entry.doc_id)?;
+                if server_rev.as_ref() == Some(&entry.current_rev) {
+                    self.completed.push(entry.sequence);
+                    continue;
+                }
+                rows.push(FeedRow {
+                    seq: entry.sequence,
+                    doc_id: entry.doc_id,
+                    rev: entry.current_rev,
+                    deleted: entry.flags.deleted,
+                    body_size: entry.body_size,
+                    server_rev,
+                });
+            }
+            if !rows.is_empty() {
+                self.caught_up_announced = false;
+                return Ok(FeedStep::Announce(rows));
+            }
+        }
+        Ok(FeedStep::Idle)
+    }
+
+    /// An announcement was sent as request `number` (not for the empty one).
+    pub(crate) fn announced(&mut self, number: MessageNumber, rows: Vec<FeedRow>) {
+        self.in_flight.insert(number, rows);
+    }
+
+    /// Takes the rows of announcement `number` when its answer (or error) arrives.
+    pub(crate) fn take_announced(&mut self, number: MessageNumber) -> Vec<FeedRow> {
+        self.in_flight.remove(&number).unwrap_or_default()
+    }
+
+    /// The peer wants `row`; `known` are ancestors it has.
+    pub(crate) fn want(&mut self, row: FeedRow, known: Vec<RevId>) {
+        self.wanted.push_back(Wanted { row, known });
+    }
+
+    /// `seq` needs no more work.
+    pub(crate) fn complete(&mut self, seq: Sequence) {
+        self.completed.push(seq);
+    }
+
+    /// A revision of `bytes` body bytes was sent.
+    pub(crate) fn rev_sent(&mut self, bytes: usize) {
+        self.revs_in_flight += 1;
+        self.rev_bytes_in_flight += bytes;
+    }
+
+    /// The peer acknowledged (or refused) a revision of `bytes` bytes.
+    pub(crate) fn rev_done(&mut self, seq: Sequence, bytes: usize, ok: bool) {
+        self.revs_in_flight = self.revs_in_flight.saturating_sub(1);
+        self.rev_bytes_in_flight = self.rev_bytes_in_flight.saturating_sub(bytes);
+        if ok {
+            self.completed.push(seq);
+        }
+    }
+
+    /// Sequences finished since the last call.
+    pub(crate) fn take_completed(&mut self) -> Vec<Sequence> {
+        std::mem::take(&mut self.completed)
+    }
+}

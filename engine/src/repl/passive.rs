@@ -1,0 +1,791 @@
+//! The passive session: what a listener runs for each incoming connection.
+//!
+//! It serves the peer's pulls (checkpoints, the changes feed and revisions) and accepts its
+//! pushes (proposed changes and revisions). It never stores a conflict: a pushed revision that
+//! would branch the document is refused with 409, and the active side resolves the conflict and
+//! pushes the merge.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::blip::{Connection, Event, Message, MessageNumber, SendOptions};
+use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
+use crate::store::Store;
+
+use super::catalogue::{
+    self as cat, ChangeAnswer, ChangeRow, GetCheckpoint, ProposalAnswer, RemoteSeq, RevMessage,
+    SetCheckpoint, SubChanges, names,
+};
+use super::feed::{Feed, FeedLimits, FeedStep};
+use super::{Profile, SessionError, checkpoint_rev, parse_checkpoint_rev};
+use crate::db::ProposalCheck;
+use crate::store::Sequence;
+use crate::value::Value;
+
+/// Settings of a [`PassiveSession`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PassiveConfig {
+    /// BLIP limits and tuning.
+    pub blip: crate::blip::Config,
+    /// Refuse every push with HTTP 403.
+    pub read_only: bool,
+    /// Changes per `changes` message unless the peer asks for fewer (default 500).
+    pub changes_batch: usize,
+    /// `changes` messages awaiting the peer's reply at once (default 4).
+    pub max_changes_in_flight: usize,
+    /// `rev` messages awaiting the peer's reply at once (default 256).
+    pub max_revs_in_flight: usize,
+    /// Body bytes of `rev` messages awaiting replies at once (default 4 MiB).
+    pub max_rev_bytes_in_flight: usize,
+    /// Received revisions inserted in one store transaction, at most (default 500).
+    pub insert_batch: usize,
+    /// How long a received revision may wait for more to share its transaction (default 1 ms).
+    pub insert_delay: Duration,
+    /// Longest `history` we ask peers to send (`maxHistory` in replies; default 20).
+    pub max_history: usize,
+    /// The number this database uses for the connected peer in its revision trees' remote
+    /// ancestors, if the host tracks it.
+    pub remote_id: Option<u32>,
+}
+
+impl Default for PassiveConfig {
+    fn default() -> Self {
+        PassiveConfig {
+            blip: crate::blip::Config::default(),
+            read_only: false,
+            changes_batch: 500,
+            max_changes_in_flight: 4,
+            max_revs_in_flight: 256,
+            max_rev_bytes_in_flight: 4 << 20,
+            insert_batch: 500,
+            insert_delay: Duration::from_millis(1),
+            max_history: 20,
+            remote_id: None,
+        }
+    }
+}
+
+/// Something a passive session did, for the host and the application.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PassiveEvent {
+    /// The peer pushed a revision and it is durably stored.
+    DocumentReceived {
+        /// The document ID.
+        doc_id: String,
+        /// The revision.
+        rev: crate::rev::RevId,
+    },
+    /// A pushed revision was refused (conflict, bad data, read-only); the peer was told why.
+    DocumentRejected {
+        /// The document ID.
+        doc_id: String,
+        /// The revision.
+        rev: crate::rev::RevId,
+        /// Why.
+        reason: String,
+    },
+    /// The peer acknowledged a revision we sent it.
+    DocumentSent {
+        /// The document ID.
+        doc_id: String,
+        /// The revision.
+        rev: crate::rev::RevId,
+    },
+    /// The peer saved its checkpoint here.
+    CheckpointSaved {
+        /// The checkpoint ID.
+        client: String,
+    },
+}
+
+/// A revision received and waiting to be inserted with others in one transaction.
+struct PendingInsert {
+    request: MessageNumber,
+    revision: RemoteRevision,
+}
+
+/// The passive side of one replication connection. See the crate docs for the polling contract:
+/// after every `handle_*` call, drain [`PassiveSession::poll_frame`],
+/// [`PassiveSession::poll_event`] and read [`PassiveSession::poll_timeout`].
+pub struct PassiveSession {
+    profile: Profile,
+    config: PassiveConfig,
+    conn: Connection,
+    feed: Option<Feed>,
+    pending_inserts: Vec<PendingInsert>,
+    insert_deadline: Option<Instant>,
+    events: VecDeque<PassiveEvent>,
+    failed: Option<SessionError>,
+    /// Requests awaiting replies: number → what they were.
+    sent: BTreeMap<MessageNumber, Sent>,
+}
+
+enum Sent {
+    Changes,
+    Rev {
+        seq: Sequence,
+        doc_id: String,
+        rev: crate::rev::RevId,
+        bytes: usize,
+    },
+}
+
+impl std::fmt::Debug for PassiveSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassiveSession")
+            .field("profile", &self.profile)
+            .field("pending_inserts", &self.pending_inserts.len())
+            .field("awaiting_replies", &self.sent.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PassiveSession {
+    /// A session for a connection whose handshake chose `profile`.
+    pub fn new(profile: Profile, config: PassiveConfig) -> Self {
+        PassiveSession {
+            profile,
+            conn: Connection::new(config.blip.clone()),
+            config,
+            feed: None,
+            pending_inserts: Vec::new(),
+            insert_deadline: None,
+            events: VecDeque::new(),
+            failed: None,
+            sent: BTreeMap::new(),
+        }
+    }
+
+    /// The profile in use.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The fatal error that ended the session, if any. Close the WebSocket with
+    /// [`SessionError::close_code`].
+    pub fn error(&self) -> Option<&SessionError> {
+        self.failed.as_ref()
+    }
+
+    /// One BLIP frame (one binary WebSocket message) arrived.
+    pub fn handle_frame<S: Store>(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self
+            .conn
+            .handle_frame(frame)
+            .map_err(SessionError::from)
+            .and_then(|()| self.process_events(now, db));
+        self.fail_on(result)
+    }
+
+    /// The database changed (for example the application wrote, or another session stored
+    /// revisions): a continuous feed sends the new changes.
+    pub fn handle_database_changed<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.pump(now, db);
+        self.fail_on(result)
+    }
+
+    /// The deadline from [`PassiveSession::poll_timeout`] passed.
+    pub fn handle_timeout<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = match self.insert_deadline {
+            Some(deadline) if now >= deadline => self.flush_inserts(now, db),
+            _ => Ok(()),
+        };
+        self.fail_on(result)
+    }
+
+    /// The next frame to send, if any.
+    #[must_use]
+    pub fn poll_frame(&mut self) -> Option<Vec<u8>> {
+        self.conn.poll_frame()
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<PassiveEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`PassiveSession::handle_timeout`] must be called next, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.insert_deadline
+    }
+
+    /// Received revisions not yet stored, and requests awaiting the peer's replies: what the
+    /// session waits for (a diagnostic snapshot).
+    pub fn diagnostics(&self) -> PassiveDiagnostics {
+        PassiveDiagnostics {
+            pending_inserts: self.pending_inserts.len(),
+            awaiting_replies: self.sent.len(),
+            feed: self.feed.as_ref().map(Feed::describe),
+            buffered_outgoing: self.conn.buffered_outgoing(),
+        }
+    }
+
+    /// How full the session's windows are.
+    pub fn window_stats(&self) -> super::WindowStats {
+        let mut stats = super::WindowStats {
+            pending_inserts: self.pending_inserts.len(),
+            outbox_bytes: self.conn.buffered_outgoing(),
+            ..Default::default()
+        };
+        if let Some(feed) = &self.feed {
+            feed.add_stats(&mut stats);
+        }
+        stats
+    }
+
+    fn fail_on(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    fn process_events<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::RequestReceived {
+                    number,
+                    message,
+                    no_reply,
+                } => {
+                    self.handle_request(now, number, message, no_reply, db)?;
+                }
+                Event::ReplyReceived {
+                    request_number,
+                    reply,
+                } => {
+                    self.handle_reply(request_number, reply)?;
+                }
+            }
+        }
+        if self.pending_inserts.len() >= self.config.insert_batch {
+            self.flush_inserts(now, db)?;
+        }
+        self.pump(now, db)
+    }
+
+    fn handle_request<S: Store>(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        msg: Message,
+        no_reply: bool,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        let profile = msg.profile().unwrap_or_default().to_owned();
+        let outcome = match profile.as_str() {
+            names::GET_CHECKPOINT => self.get_checkpoint(number, &msg, db),
+            names::SET_CHECKPOINT => self.set_checkpoint(number, &msg, db),
+            names::SUB_CHANGES => self.sub_changes(number, &msg),
+            names::CHANGES | names::PROPOSE_CHANGES if self.config.read_only => {
+                Err(Refusal::read_only())
+            }
+            names::CHANGES => self.answer_changes(number, &msg, db),
+            names::PROPOSE_CHANGES => self.answer_proposals(number, &msg, db),
+            names::REV if self.config.read_only => {
+                if let Ok(rev) = RevMessage::from_message(&msg) {
+                    self.events.push_back(PassiveEvent::DocumentRejected {
+                        doc_id: rev.doc_id,
+                        rev: rev.rev,
+                        reason: "the listener is read-only".into(),
+                    });
+                }
+                Err(Refusal::read_only())
+            }
+            names::REV => self.receive_rev(now, number, &msg),
+            // The pusher could not send a revision it proposed; nothing was stored for it.
+            names::NO_REV => Ok(()),
+            names::GET_ATTACHMENT | names::PROVE_ATTACHMENT => Err(Refusal {
+                domain: "HTTP",
+                code: 404,
+                message: "this peer stores no blobs for that document".into(),
+            }),
+            other => Err(Refusal {
+                domain: "BLIP",
+                code: 404,
+                message: format!("no handler for profile {other:?}"),
+            }),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(_) if no_reply => Ok(()),
+            Err(refusal) => {
+                self.conn
+                    .send_error(number, refusal.domain, refusal.code, &refusal.message)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn get_checkpoint<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let req = GetCheckpoint::from_message(msg)?;
+        match db.peer_checkpoint(&req.client).map_err(Refusal::from_db)? {
+            None => Err(Refusal {
+                domain: "HTTP",
+                code: 404,
+                message: "no checkpoint".into(),
+            }),
+            Some((stored, generation)) => {
+                let body = Value::from_cbor(&stored).map_err(|e| Refusal {
+                    domain: "HTTP",
+                    code: 500,
+                    message: format!("stored checkpoint is unreadable: {e}"),
+                })?;
+                let reply = Message::new()
+                    .with_property("rev", checkpoint_rev(generation))
+                    .with_body(self.profile.encode_value(&body));
+                self.conn
+                    .send_reply(number, &reply)
+                    .map_err(Refusal::from_send)
+            }
+        }
+    }
+
+    fn set_checkpoint<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        // Validate the shape, but keep the body as the peer wrote it (unknown keys included).
+        let req = SetCheckpoint::from_message(msg, self.profile)?;
+        let body = self
+            .profile
+            .decode_value(&msg.body)
+            .map_err(cat::CatalogueError::from_value)?;
+        let expected = match req.rev.as_deref() {
+            None => None,
+            Some(text) => Some(parse_checkpoint_rev(text).ok_or_else(|| Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: format!("bad checkpoint rev {text:?}"),
+            })?),
+        };
+        let generation = db
+            .set_peer_checkpoint(&req.client, expected, &body.to_cbor())
+            .map_err(Refusal::from_db)?;
+        self.events
+            .push_back(PassiveEvent::CheckpointSaved { client: req.client });
+        let reply = Message::new().with_property("rev", checkpoint_rev(generation));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    fn sub_changes(&mut self, number: MessageNumber, msg: &Message) -> Result<(), Refusal> {
+        let req = SubChanges::from_message(msg, self.profile)?;
+        let since = match &req.since {
+            None => 0,
+            Some(seq) => seq.as_number().ok_or_else(|| Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: format!(
+                    "since {:?} is not a sequence of this database",
+                    seq.as_str()
+                ),
+            })?,
+        };
+        let limits = FeedLimits {
+            batch: req
+                .batch
+                .unwrap_or(self.config.changes_batch)
+                .clamp(1, self.config.changes_batch.max(1)),
+            max_announcements_in_flight: self.config.max_changes_in_flight.max(1),
+            max_revs_in_flight: self.config.max_revs_in_flight.max(1),
+            max_rev_bytes_in_flight: self.config.max_rev_bytes_in_flight.max(1),
+            max_history: self.config.max_history,
+        };
+        self.feed = Some(Feed::new(
+            since,
+            req.continuous,
+            req.active_only,
+            req.doc_ids,
+            limits,
+        ));
+        self.conn
+            .send_reply(number, &Message::new())
+            .map_err(Refusal::from_send)
+    }
+
+    fn answer_changes<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let rows = cat::decode_changes(self.profile, &msg.body)?;
+        let mut answers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            answers.push(
+                match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history) {
+                    Ok(None) => ChangeAnswer::Skip,
+                    Ok(Some(known)) => ChangeAnswer::Send { known },
+                    Err(e) => return Err(Refusal::from_db(e)),
+                },
+            );
+        }
+        let reply = self
+            .replication_reply()
+            .with_body(cat::encode_change_answers(self.profile, &answers));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    fn answer_proposals<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let rows = cat::decode_proposed(self.profile, &msg.body)?;
+        let mut answers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let check = db
+                .check_proposal(&row.doc_id, &row.rev, row.server_rev.as_ref())
+                .map_err(Refusal::from_db)?;
+            answers.push(match check {
+                ProposalCheck::Accept => ProposalAnswer::Send,
+                ProposalCheck::AlreadyHave => ProposalAnswer::AlreadyHave,
+                ProposalCheck::Conflict { current } => ProposalAnswer::Conflict {
+                    current: Some(current),
+                },
+            });
+        }
+        let reply = self
+            .replication_reply()
+            .with_body(cat::encode_proposal_answers(self.profile, &answers));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    /// The properties LiteCore puts on `changes` / `proposeChanges` replies.
+    fn replication_reply(&self) -> Message {
+        Message::new().with_property("maxHistory", self.config.max_history.to_string())
+    }
+
+    fn receive_rev(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        msg: &Message,
+    ) -> Result<(), Refusal> {
+        let rev = RevMessage::from_message(msg)?;
+        if rev.delta_src.is_some() {
+            return Err(Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: "delta sync was not negotiated on this connection".into(),
+            });
+        }
+        let body = if rev.deleted && rev.body.is_empty() {
+            Value::empty_object().to_cbor()
+        } else {
+            self.profile
+                .body_from_wire(&rev.body)
+                .map_err(|e| Refusal {
+                    domain: "HTTP",
+                    code: 400,
+                    message: format!("bad body for {:?}: {e}", rev.doc_id),
+                })?
+        };
+        let mut history = Vec::with_capacity(rev.history.len() + 1);
+        history.push(rev.rev);
+        history.extend(rev.history);
+        self.pending_inserts.push(PendingInsert {
+            request: number,
+            revision: RemoteRevision {
+                doc_id: rev.doc_id,
+                history,
+                deleted: rev.deleted,
+                body,
+                allow_conflict: false,
+                remote: self.config.remote_id,
+            },
+        });
+        if self.insert_deadline.is_none() {
+            self.insert_deadline = Some(now + self.config.insert_delay);
+        }
+        Ok(())
+    }
+
+    /// Inserts every received revision in one transaction, then replies to each `rev`.
+    fn flush_inserts<S: Store>(
+        &mut self,
+        _now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
+        self.insert_deadline = None;
+        if self.pending_inserts.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending_inserts);
+        let revisions: Vec<RemoteRevision> = pending.iter().map(|p| p.revision.clone()).collect();
+        let results = match db.insert_revisions(&revisions) {
+            Ok(results) => results,
+            Err(e) => {
+                // The whole transaction failed (disk full, I/O error): refuse every revision so
+                // the peer retries them later; nothing was stored.
+                let refusal = Refusal::from_db(e);
+                for p in &pending {
+                    self.conn.send_error(
+                        p.request,
+                        refusal.domain,
+                        refusal.code,
+                        &refusal.message,
+                    )?;
+                }
+                return Ok(());
+            }
+        };
+        for (p, result) in pending.into_iter().zip(results) {
+            let doc_id = p.revision.doc_id;
+            let rev = p.revision.history[0].clone();
+            match result {
+                Ok(InsertOutcome::AlreadyKnown | InsertOutcome::Inserted { .. }) => {
+                    self.conn.send_reply(p.request, &Message::new())?;
+                    self.events
+                        .push_back(PassiveEvent::DocumentReceived { doc_id, rev });
+                }
+                Err(e) => {
+                    let refusal = Refusal::from_db(e);
+                    self.conn.send_error(
+                        p.request,
+                        refusal.domain,
+                        refusal.code,
+                        &refusal.message,
+                    )?;
+                    self.events.push_back(PassiveEvent::DocumentRejected {
+                        doc_id,
+                        rev,
+                        reason: refusal.message,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_reply(
+        &mut self,
+        number: MessageNumber,
+        reply: Result<Message, crate::blip::BlipError>,
+    ) -> Result<(), SessionError> {
+        let Some(feed) = self.feed.as_mut() else {
+            return Ok(());
+        };
+        match self.sent.remove(&number) {
+            Some(Sent::Changes) => {
+                let rows = feed.take_announced(number);
+                // An error answer: the peer wants none of them now; it will ask again.
+                let Ok(reply) = reply else { return Ok(()) };
+                let answers = cat::decode_change_answers(self.profile, &reply.body, rows.len())?;
+                for (row, answer) in rows.into_iter().zip(answers) {
+                    match answer {
+                        ChangeAnswer::Send { known } => feed.want(row, known),
+                        ChangeAnswer::Skip => feed.complete(row.seq),
+                    }
+                }
+            }
+            Some(Sent::Rev {
+                seq,
+                doc_id,
+                rev,
+                bytes,
+            }) => {
+                feed.rev_done(seq, bytes, reply.is_ok());
+                if reply.is_ok() {
+                    self.events
+                        .push_back(PassiveEvent::DocumentSent { doc_id, rev });
+                }
+            }
+            None => {}
+        }
+        let _ = feed.take_completed();
+        Ok(())
+    }
+
+    /// Sends what the feed can: `changes` batches and `rev`s, within the windows.
+    fn pump<S: Store>(&mut self, _now: Instant, db: &mut Database<S>) -> Result<(), SessionError> {
+        let Some(feed) = self.feed.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            match feed.next_step(db, |_, _| Ok(None))? {
+                FeedStep::Idle => return Ok(()),
+                FeedStep::Announce(rows) if rows.is_empty() => {
+                    // Caught up: an empty, no-reply `changes`, as LiteCore sends it.
+                    let msg = Message::request(names::CHANGES)
+                        .with_body(self.profile.encode_value(&Value::Array(Vec::new())));
+                    let options = SendOptions {
+                        urgent: true,
+                        compressed: false,
+                        no_reply: true,
+                    };
+                    self.conn.send_request(&msg, options)?;
+                }
+                FeedStep::Announce(rows) => {
+                    let wire: Vec<ChangeRow> = rows
+                        .iter()
+                        .map(|r| ChangeRow {
+                            seq: RemoteSeq::number(r.seq),
+                            doc_id: r.doc_id.clone(),
+                            rev: r.rev.clone(),
+                            deleted: r.deleted,
+                            body_size: r.body_size,
+                        })
+                        .collect();
+                    let msg = Message::request(names::CHANGES)
+                        .with_body(cat::encode_changes(self.profile, &wire));
+                    let options = SendOptions {
+                        urgent: true,
+                        compressed: true,
+                        no_reply: false,
+                    };
+                    let number = self.conn.send_request(&msg, options)?;
+                    feed.announced(number, rows);
+                    self.sent.insert(number, Sent::Changes);
+                }
+                FeedStep::Rev(mut rev, seq) => {
+                    rev.body = self
+                        .profile
+                        .body_to_wire(&rev.body)
+                        .map_err(DbError::from)?
+                        .into_owned();
+                    let bytes = rev.body.len();
+                    let options = SendOptions {
+                        urgent: false,
+                        compressed: true,
+                        no_reply: false,
+                    };
+                    let number = self.conn.send_request(&rev.to_message(), options)?;
+                    feed.rev_sent(bytes);
+                    self.sent.insert(
+                        number,
+                        Sent::Rev {
+                            seq,
+                            doc_id: rev.doc_id,
+                            rev: rev.rev,
+                            bytes,
+                        },
+                    );
+                }
+                FeedStep::NoRev(norev) => {
+                    let options = SendOptions {
+                        urgent: false,
+                        compressed: false,
+                        no_reply: true,
+                    };
+                    self.conn.send_request(&norev.to_message(), options)?;
+                }
+            }
+            let _ = feed.take_completed();
+        }
+    }
+}
+
+/// What a passive session waits for (see [`PassiveSession::diagnostics`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveDiagnostics {
+    /// Received revisions not yet stored.
+    pub pending_inserts: usize,
+    /// Our requests awaiting the peer's replies.
+    pub awaiting_replies: usize,
+    /// The state of the changes feed served to the peer, if it subscribed.
+    pub feed: Option<String>,
+    /// Bytes queued for sending.
+    pub buffered_outgoing: usize,
+}
+
+/// An error answer to one request.
+struct Refusal {
+    domain: &'static str,
+    code: i64,
+    message: String,
+}
+
+impl Refusal {
+    fn read_only() -> Self {
+        Refusal {
+            domain: "HTTP",
+            code: 403,
+            message: "the listener is read-only: pushes are refused".into(),
+        }
+    }
+
+    fn from_db(e: DbError) -> Self {
+        let code = match &e {
+            DbError::Conflict { .. } => 409,
+            DbError::InvalidDocId { .. }
+            | DbError::BodyNotAnObject { .. }
+            | DbError::ReservedProperty(_)
+            | DbError::RevTree(_)
+            | DbError::Value(_) => 400,
+            DbError::BodyTooLarge { .. } => 413,
+            DbError::NotFound(_) => 404,
+            DbError::Store(crate::store::StoreError::CheckpointConflict { .. }) => 409,
+            DbError::Store(s) if s.is_transient() => 503,
+            _ => 500,
+        };
+        Refusal {
+            domain: "HTTP",
+            code,
+            message: e.to_string(),
+        }
+    }
+
+    fn from_send(e: crate::blip::SendError) -> Self {
+        Refusal {
+            domain: "BLIP",
+            code: 500,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<cat::CatalogueError> for Refusal {
+    fn from(e: cat::CatalogueError) -> Self {
+        Refusal {
+            domain: "HTTP",
+            code: 400,
+            message: e.to_string(),
+        }
+    }
+}

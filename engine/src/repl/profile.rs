@@ -1,0 +1,133 @@
+//! The two replication profiles (WebSocket subprotocols) and their body codecs.
+
+use std::borrow::Cow;
+
+use crate::value::{Value, ValueError, cbor_to_json, check_deterministic_cbor, json_to_cbor};
+
+/// A replication profile: the WebSocket subprotocol chosen in the handshake. Both use the same
+/// message catalogue; they differ in how bodies are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// `BLIP_3+CBMobile_3`: Couchbase Lite's profile, JSON bodies.
+    CbMobile3,
+    /// `BLIP_3+Ferry_1`: Ferry's profile, deterministic CBOR bodies passed through from the store
+    /// without re-encoding.
+    Ferry1,
+}
+
+impl Profile {
+    /// Subprotocols a Ferry replicator offers, in order of preference.
+    pub const OFFERED: [&'static str; 2] = ["BLIP_3+Ferry_1", "BLIP_3+CBMobile_3"];
+
+    /// The subprotocol name.
+    pub const fn subprotocol(self) -> &'static str {
+        match self {
+            Profile::CbMobile3 => "BLIP_3+CBMobile_3",
+            Profile::Ferry1 => "BLIP_3+Ferry_1",
+        }
+    }
+
+    /// The profile named by a subprotocol, if Ferry speaks it.
+    pub fn from_subprotocol(name: &str) -> Option<Profile> {
+        match name.trim() {
+            "BLIP_3+CBMobile_3" => Some(Profile::CbMobile3),
+            "BLIP_3+Ferry_1" => Some(Profile::Ferry1),
+            _ => None,
+        }
+    }
+
+    /// What a listener picks from a client's `Sec-WebSocket-Protocol` offer (comma-separated):
+    /// `Ferry_1` when offered, else `CBMobile_3`, else nothing.
+    pub fn negotiate(offer: &str) -> Option<Profile> {
+        let offered: Vec<Profile> = offer
+            .split(',')
+            .filter_map(Profile::from_subprotocol)
+            .collect();
+        [Profile::Ferry1, Profile::CbMobile3]
+            .into_iter()
+            .find(|p| offered.contains(p))
+    }
+
+    /// Encodes a structured (non-document) body: JSON or CBOR.
+    pub fn encode_value(self, value: &Value) -> Vec<u8> {
+        match self {
+            Profile::CbMobile3 => value.to_json(),
+            Profile::Ferry1 => value.to_cbor(),
+        }
+    }
+
+    /// Decodes a structured body. An empty body decodes as `null`.
+    pub fn decode_value(self, bytes: &[u8]) -> Result<Value, ValueError> {
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        match self {
+            Profile::CbMobile3 => Value::from_json(bytes),
+            Profile::Ferry1 => Value::from_cbor(bytes),
+        }
+    }
+
+    /// A stored document body (deterministic CBOR) as this profile puts it on the wire.
+    pub fn body_to_wire(self, stored: &[u8]) -> Result<Cow<'_, [u8]>, ValueError> {
+        match self {
+            Profile::CbMobile3 => Ok(Cow::Owned(cbor_to_json(stored)?)),
+            Profile::Ferry1 => Ok(Cow::Borrowed(stored)),
+        }
+    }
+
+    /// A document body received in this profile, as the store keeps it (deterministic CBOR).
+    /// `Ferry_1` bodies must already be deterministic CBOR and are kept as they are.
+    pub fn body_from_wire(self, wire: &[u8]) -> Result<Vec<u8>, ValueError> {
+        match self {
+            Profile::CbMobile3 => json_to_cbor(wire),
+            Profile::Ferry1 => {
+                check_deterministic_cbor(wire)?;
+                Ok(wire.to_vec())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_prefers_ferry_and_accepts_couchbase() {
+        assert_eq!(
+            Profile::negotiate("BLIP_3+Ferry_1,BLIP_3+CBMobile_3"),
+            Some(Profile::Ferry1)
+        );
+        assert_eq!(
+            Profile::negotiate("BLIP_3+CBMobile_3, BLIP_3+Ferry_1"),
+            Some(Profile::Ferry1)
+        );
+        assert_eq!(
+            Profile::negotiate("BLIP_3+CBMobile_3,BLIP_3+CBMobile_2"),
+            Some(Profile::CbMobile3),
+            "what LiteCore 3.0 offers"
+        );
+        assert_eq!(Profile::negotiate("BLIP_3+CBMobile_2"), None);
+        assert_eq!(Profile::negotiate(""), None);
+    }
+
+    #[test]
+    fn bodies_convert_between_profiles() {
+        let stored = Value::from_json(br#"{"b":[1,2.5],"a":"x"}"#)
+            .unwrap()
+            .to_cbor();
+        let json = Profile::CbMobile3.body_to_wire(&stored).unwrap();
+        assert_eq!(&*json, br#"{"a":"x","b":[1,2.5]}"#);
+        assert_eq!(Profile::CbMobile3.body_from_wire(&json).unwrap(), stored);
+        assert!(matches!(
+            Profile::Ferry1.body_to_wire(&stored).unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(Profile::Ferry1.body_from_wire(&stored).unwrap(), stored);
+        assert!(
+            Profile::Ferry1.body_from_wire(&[0xa1, 0x61]).is_err(),
+            "truncated CBOR"
+        );
+        assert!(Profile::CbMobile3.body_from_wire(b"{not json").is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! Convergence checks.
+
+use std::collections::BTreeMap;
+
+use ferry_engine::db::Database;
+use ferry_engine::rev::RevId;
+use ferry_engine::store::Store;
+use ferry_engine::value::Value;
+
+/// A database's documents: ID → (current revision, deleted, body of the current revision).
+pub type Snapshot = BTreeMap<String, (RevId, bool, Value)>;
+
+/// Every document of `db` (tombstones included) with its current revision and body.
+pub fn snapshot<S: Store>(db: &Database<S>) -> Snapshot {
+    let mut out = BTreeMap::new();
+    let mut since = 0;
+    loop {
+        let page = db.changes_since(since, 1_000).expect("changes feed");
+        let Some(last) = page.last() else { break };
+        since = last.sequence;
+        for entry in page {
+            let doc = db
+                .get_revision(&entry.doc_id, &entry.current_rev)
+                .expect("read")
+                .unwrap_or_else(|| panic!("current revision of {} has no body", entry.doc_id));
+            out.insert(entry.doc_id, (entry.current_rev, doc.deleted, doc.body));
+        }
+    }
+    out
+}
+
+/// Describes how two snapshots differ (empty when equal), at most `limit` lines.
+pub fn differences(a: &Snapshot, b: &Snapshot, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, va) in a {
+        match b.get(id) {
+            None => out.push(format!("{id}: only on the first ({})", va.0)),
+            Some(vb) if vb != va => out.push(format!("{id}: {} vs {}", va.0, vb.0)),
+            _ => {}
+        }
+    }
+    for (id, vb) in b {
+        if !a.contains_key(id) {
+            out.push(format!("{id}: only on the second ({})", vb.0));
+        }
+    }
+    out.truncate(limit);
+    out
+}

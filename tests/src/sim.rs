@@ -1,0 +1,1 @@
+//! The N-peer simulator (see the replication tests).
