@@ -147,6 +147,26 @@ impl<S: Store> Database<S> {
         }))
     }
 
+    /// Whether `ancestor` is `rev` or one of its ancestors in `doc_id`'s revision tree.
+    pub fn is_ancestor(
+        &self,
+        doc_id: &str,
+        ancestor: &RevId,
+        rev: &RevId,
+    ) -> Result<bool, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(false);
+        };
+        let mut node = tree.get(rev);
+        while let Some(n) = node {
+            if n.rev_id() == ancestor {
+                return Ok(true);
+            }
+            node = n.parent();
+        }
+        Ok(false)
+    }
+
     /// The revision of `doc_id` that peer `remote_id` is known to have.
     pub fn remote_ancestor(&self, doc_id: &str, remote_id: u32) -> Result<Option<RevId>, DbError> {
         let Some((_, tree)) = self.revision_tree(doc_id)? else {

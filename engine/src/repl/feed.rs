@@ -63,6 +63,10 @@ pub(crate) struct Feed {
     active_only: bool,
     doc_ids: Option<BTreeSet<String>>,
     limits: FeedLimits,
+    /// Whether a document whose current revision the peer is known to have is skipped.
+    skip_known: bool,
+    /// Rows to announce again (with a corrected `server_rev`) before reading further.
+    retry: Vec<FeedRow>,
     /// Whether an empty announcement ("caught up") was sent since the feed last had rows.
     caught_up_announced: bool,
     /// Whether the end of the feed was reached at least once.
@@ -90,6 +94,8 @@ impl Feed {
             active_only,
             doc_ids: doc_ids.map(|ids| ids.into_iter().collect()),
             limits,
+            skip_known: true,
+            retry: Vec::new(),
             caught_up_announced: false,
             reached_end: false,
             in_flight: BTreeMap::new(),
@@ -98,6 +104,17 @@ impl Feed {
             rev_bytes_in_flight: 0,
             completed: Vec::new(),
         }
+    }
+
+    /// Announce even documents whose current revision the peer is known to have (after a
+    /// checkpoint reset: the peer decides).
+    pub(crate) fn announce_known(&mut self) {
+        self.skip_known = false;
+    }
+
+    /// Announces `row` again in the next batch.
+    pub(crate) fn retry(&mut self, row: FeedRow) {
+        self.retry.push(row);
     }
 
     /// A one-line description for diagnostics.
@@ -189,6 +206,10 @@ impl Feed {
         while self.in_flight.len() < self.limits.max_announcements_in_flight
             && self.wanted.len() + self.revs_in_flight < room
         {
+            if !self.retry.is_empty() {
+                self.caught_up_announced = false;
+                return Ok(FeedStep::Announce(std::mem::take(&mut self.retry)));
+            }
             let page = db.changes_since(self.since, self.limits.batch)?;
             let Some(last) = page.last() else {
                 self.reached_end = true;
@@ -211,7 +232,7 @@ impl Feed {
                     continue;
                 }
                 let server_rev = remote_ancestor(db, &entry.doc_id)?;
-                if server_rev.as_ref() == Some(&entry.current_rev) {
+                if self.skip_known && server_rev.as_ref() == Some(&entry.current_rev) {
                     self.completed.push(entry.sequence);
                     continue;
                 }

@@ -1,6 +1,7 @@
 //! The push half of an active session: announce local changes with `proposeChanges`, send the
 //! revisions the peer wants, and track which local sequences are done.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::blip::{BlipError, Message, MessageNumber, SendOptions};
@@ -22,8 +23,9 @@ pub(super) struct Push {
     pub(super) progress: PushProgress,
     completed: u64,
     total: u64,
-    /// Revisions the peer now has, to record as remote ancestors (flushed in batches).
-    pub(super) acknowledged: Vec<(String, RevId)>,
+    /// Revisions the peer now has, to record as remote ancestors (flushed in batches; looked up
+    /// here first meanwhile).
+    pub(super) acknowledged: BTreeMap<String, RevId>,
     /// `maxHistory` from the peer's replies.
     peer_max_history: Option<usize>,
     continuous: bool,
@@ -39,18 +41,22 @@ impl Push {
             max_rev_bytes_in_flight: config.max_rev_bytes_in_flight.max(1),
             max_history: config.max_history,
         };
+        let mut feed = Feed::new(
+            since,
+            config.continuous,
+            false,
+            config.doc_ids.clone(),
+            limits,
+        );
+        if config.reset_checkpoint {
+            feed.announce_known();
+        }
         Push {
-            feed: Feed::new(
-                since,
-                config.continuous,
-                false,
-                config.doc_ids.clone(),
-                limits,
-            ),
+            feed,
             progress: PushProgress::new(since),
             completed: 0,
             total: 0,
-            acknowledged: Vec::new(),
+            acknowledged: BTreeMap::new(),
             peer_max_history: None,
             continuous: config.continuous,
         }
@@ -132,9 +138,15 @@ impl ActiveSession {
         let profile = *profile;
         let remote_id = config.remote_id;
         loop {
-            let step = push.feed.next_step(db, |db: &Database<S>, doc_id: &str| {
-                db.remote_ancestor(doc_id, remote_id)
-            })?;
+            // What the peer has: acknowledged in this session (not yet recorded), else stored.
+            let acknowledged = &push.acknowledged;
+            let step =
+                push.feed.next_step(db, |db: &Database<S>, doc_id: &str| {
+                    match acknowledged.get(doc_id) {
+                        Some(rev) => Ok(Some(rev.clone())),
+                        None => db.remote_ancestor(doc_id, remote_id),
+                    }
+                })?;
             let step_since = push.feed.since();
             match step {
                 FeedStep::Idle => {
@@ -257,8 +269,21 @@ impl ActiveSession {
                     push.feed.want(row, known);
                 }
                 ProposalAnswer::AlreadyHave => {
-                    push.acknowledged.push((row.doc_id, row.rev));
+                    push.acknowledged.insert(row.doc_id, row.rev);
                     push.feed.complete(row.seq);
+                }
+                ProposalAnswer::Conflict {
+                    current: Some(theirs),
+                } if row.server_rev.as_ref() != Some(&theirs)
+                    && db.is_ancestor(&row.doc_id, &theirs, &row.rev)? =>
+                {
+                    // Our record of what the peer has was stale; its current revision is an
+                    // ancestor of ours, so propose again on top of it.
+                    push.acknowledged.insert(row.doc_id.clone(), theirs.clone());
+                    push.feed.retry(crate::repl::feed::FeedRow {
+                        server_rev: Some(theirs),
+                        ..row
+                    });
                 }
                 ProposalAnswer::Conflict { current } => {
                     // The peer has a revision we lack. With a pull running it will arrive, be
@@ -311,7 +336,7 @@ impl ActiveSession {
         match reply {
             Ok(_) => {
                 push.feed.rev_done(seq, bytes, true);
-                push.acknowledged.push((doc_id.clone(), rev.clone()));
+                push.acknowledged.insert(doc_id.clone(), rev.clone());
                 self.events.push_back(ActiveEvent::DocumentReplicated {
                     doc_id,
                     rev,
@@ -350,7 +375,8 @@ impl ActiveSession {
         if push.acknowledged.is_empty() {
             return Ok(());
         }
-        let acknowledged = std::mem::take(&mut push.acknowledged);
+        let acknowledged: Vec<(String, RevId)> =
+            std::mem::take(&mut push.acknowledged).into_iter().collect();
         db.set_remote_ancestors(self.config.remote_id, &acknowledged)?;
         Ok(())
     }

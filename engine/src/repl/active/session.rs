@@ -523,9 +523,14 @@ impl ActiveSession {
         }
         self.push_pump(now, db)?;
         self.pull_pump(now, db)?;
-        if !self.config.continuous && self.caught_up() {
-            self.phase = Phase::Finishing;
-            self.save_checkpoint(now, db, true)?;
+        if self.caught_up() {
+            if self.config.continuous {
+                // Idle: a good moment to record what the peer acknowledged.
+                self.remember_remote_revisions(db)?;
+            } else {
+                self.phase = Phase::Finishing;
+                self.save_checkpoint(now, db, true)?;
+            }
         }
         Ok(())
     }
