@@ -1,1 +1,420 @@
-//! The N-peer simulator (see the replication tests).
+//! The N-peer simulator.
+//!
+//! N peers, each with a memory database, wired in a star (every peer replicates with peer 0) or
+//! a mesh (every pair of peers), with continuous push-and-pull replicators on every edge. A seeded
+//! RNG chooses application writes (creates, updates and deletions — each document is edited only
+//! by the peer that created it, so no conflicts arise), disconnects and reconnects, and the order
+//! in which frames cross the links. After the random phase every link is reconnected and the
+//! system runs until quiescent within a step bound. Then:
+//!
+//! - every peer holds the same documents at the same current revisions with the same bodies;
+//! - no acknowledged write is lost: every document is at its creator's latest revision everywhere;
+//! - every replicator is idle with empty windows (none stuck busy).
+//!
+//! A failing run reports its seed; [`run`] with the same seed replays it exactly.
+
+use std::collections::BTreeMap;
+
+use ferry_engine::repl::{
+    ActiveConfig, ActivityLevel, Direction, PassiveConfig, Profile, RemoteIdentity,
+};
+use ferry_engine::rev::RevId;
+use ferry_engine::value::Value;
+
+use crate::check::{differences, snapshot};
+use crate::clock::Clock;
+use crate::link::{self, Link};
+use crate::rng::Rng;
+use crate::{MemDb, memory_db};
+
+/// How peers are wired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// Every peer replicates with peer 0.
+    Star,
+    /// Every pair of peers replicates.
+    Mesh,
+}
+
+/// The shape of one simulated run.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Number of peers (≥ 2).
+    pub peers: usize,
+    /// Wiring.
+    pub topology: Topology,
+    /// Random operations (writes, disconnects, reconnects, deliveries) before the final run.
+    pub operations: usize,
+    /// Step bound of the final run to quiescence.
+    pub max_final_steps: usize,
+}
+
+impl SimConfig {
+    /// A configuration chosen from the seed: 3–5 peers, star or mesh, 150–400 operations.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        SimConfig {
+            peers: 3 + rng.below(3) as usize,
+            topology: if rng.chance(50) {
+                Topology::Star
+            } else {
+                Topology::Mesh
+            },
+            operations: 150 + rng.below(250) as usize,
+            max_final_steps: 500_000,
+        }
+    }
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimReport {
+    /// Application writes made.
+    pub writes: usize,
+    /// Disconnects injected.
+    pub disconnects: usize,
+    /// Frames delivered.
+    pub frames: u64,
+    /// Documents at the end (on every peer).
+    pub documents: usize,
+}
+
+struct Edge {
+    active: usize,
+    passive: usize,
+    profile: Profile,
+    link: Link,
+}
+
+struct Sim {
+    rng: Rng,
+    clock: Clock,
+    dbs: Vec<MemDb>,
+    edges: Vec<Edge>,
+    /// The latest revision of each document, as its creator wrote it.
+    latest: BTreeMap<String, RevId>,
+    /// Documents each peer created (it alone edits them).
+    own: Vec<Vec<String>>,
+    /// The last sequence of each database that its sessions were told about.
+    notified: Vec<u64>,
+    report: SimReport,
+}
+
+/// Runs the simulation for `seed` with the configuration [`SimConfig::from_seed`] gives.
+pub fn run(seed: u64) -> Result<SimReport, String> {
+    run_with(seed, &SimConfig::from_seed(seed))
+}
+
+/// Runs the simulation for `seed` with `config`. The error names the seed and what failed.
+pub fn run_with(seed: u64, config: &SimConfig) -> Result<SimReport, String> {
+    let mut sim = Sim::new(seed, config);
+    sim.run(config)
+        .map_err(|e| format!("seed {seed} ({config:?}): {e}"))
+}
+
+fn two<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = items.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = items.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+impl Sim {
+    fn new(seed: u64, config: &SimConfig) -> Self {
+        let mut rng = Rng::new(seed);
+        let dbs: Vec<MemDb> = (0..config.peers)
+            .map(|i| memory_db(seed.wrapping_mul(31) + i as u64))
+            .collect();
+        let mut edges = Vec::new();
+        let mut add = |active: usize, passive: usize, rng: &mut Rng| {
+            let profile = if rng.chance(50) {
+                Profile::Ferry1
+            } else {
+                Profile::CbMobile3
+            };
+            edges.push(Edge {
+                active,
+                passive,
+                profile,
+                link: Link::default(),
+            });
+        };
+        match config.topology {
+            Topology::Star => (1..config.peers).for_each(|i| add(i, 0, &mut rng)),
+            Topology::Mesh => {
+                for i in 0..config.peers {
+                    for j in i + 1..config.peers {
+                        add(i, j, &mut rng);
+                    }
+                }
+            }
+        }
+        Sim {
+            rng,
+            clock: Clock::new(),
+            notified: vec![0; dbs.len()],
+            own: vec![Vec::new(); dbs.len()],
+            dbs,
+            edges,
+            latest: BTreeMap::new(),
+            report: SimReport::default(),
+        }
+    }
+
+    fn active_config(&mut self, edge: usize) -> ActiveConfig {
+        let e = &self.edges[edge];
+        let passive_uuid = self.dbs[e.passive].uuid();
+        let mut cfg = ActiveConfig::new(Direction::PushAndPull, RemoteIdentity::Uuid(passive_uuid));
+        cfg.continuous = true;
+        // Small windows so that batching, pipelining and back-pressure all happen.
+        cfg.changes_batch = 1 + self.rng.below(20) as usize;
+        cfg.max_changes_in_flight = 1 + self.rng.below(3) as usize;
+        cfg.max_revs_in_flight = 1 + self.rng.below(8) as usize;
+        cfg.max_pull_pending = 1 + self.rng.below(30) as usize;
+        cfg.insert_batch = 1 + self.rng.below(10) as usize;
+        cfg.checkpoint_interval = std::time::Duration::from_millis(1 + self.rng.below(50));
+        // The remote-ancestor number identifies the peer in this database's trees.
+        cfg.remote_id = e.passive as u32 + 1;
+        cfg
+    }
+
+    fn passive_config(&mut self, edge: usize) -> PassiveConfig {
+        let mut cfg = PassiveConfig::default();
+        cfg.changes_batch = 1 + self.rng.below(20) as usize;
+        cfg.max_changes_in_flight = 1 + self.rng.below(3) as usize;
+        cfg.max_revs_in_flight = 1 + self.rng.below(8) as usize;
+        cfg.insert_batch = 1 + self.rng.below(10) as usize;
+        cfg.remote_id = Some(self.edges[edge].active as u32 + 1);
+        cfg
+    }
+
+    fn connect(&mut self, edge: usize) {
+        let active = self.active_config(edge);
+        let passive = self.passive_config(edge);
+        let now = self.clock.now();
+        let e = &mut self.edges[edge];
+        e.link
+            .connect(now, e.profile, active, passive, &self.dbs[e.active]);
+    }
+
+    fn run(&mut self, config: &SimConfig) -> Result<SimReport, String> {
+        for edge in 0..self.edges.len() {
+            self.connect(edge);
+        }
+        for _ in 0..config.operations {
+            match self.rng.below(100) {
+                0..=29 => self.write(),
+                30..=33 => self.disconnect(),
+                34..=39 => self.reconnect(),
+                _ => {
+                    for _ in 0..1 + self.rng.below(20) {
+                        self.step(true);
+                    }
+                }
+            }
+            self.notify()?;
+        }
+        for edge in 0..self.edges.len() {
+            if !self.edges[edge].link.is_connected() {
+                self.connect(edge);
+            }
+        }
+        let mut steps = 0;
+        while !self.quiescent() {
+            if steps == config.max_final_steps {
+                return Err(format!(
+                    "not quiescent after {steps} steps\n{}",
+                    self.describe()
+                ));
+            }
+            if !self.step(false) {
+                return Err(format!(
+                    "stuck: nothing moves but not quiescent\n{}",
+                    self.describe()
+                ));
+            }
+            self.notify()?;
+            steps += 1;
+        }
+        self.check()
+    }
+
+    /// An application write on a random peer: create, update or delete one of its documents.
+    fn write(&mut self) {
+        let peer = self.rng.below(self.dbs.len() as u64) as usize;
+        let n = self.rng.below(1_000);
+        let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        let db = &mut self.dbs[peer];
+        let existing = (!self.own[peer].is_empty() && self.rng.chance(60))
+            .then(|| self.rng.pick(&self.own[peer]).clone());
+        let result = match existing {
+            None => {
+                let id = format!("p{peer}-{}", self.own[peer].len());
+                self.own[peer].push(id.clone());
+                db.put(&id, &body, None).map(|rev| (id, rev))
+            }
+            Some(id) => {
+                let current = self.latest.get(&id).cloned();
+                let deleted = db.get(&id).ok().flatten().is_none();
+                if !deleted && self.rng.chance(25) {
+                    let base = current.expect("own documents have a latest revision");
+                    db.delete(&id, &base).map(|rev| (id, rev))
+                } else if deleted {
+                    db.put(&id, &body, None).map(|rev| (id, rev))
+                } else {
+                    db.put(&id, &body, current.as_ref()).map(|rev| (id, rev))
+                }
+            }
+        };
+        let (id, rev) = result.expect("a creator's own edit never conflicts");
+        self.latest.insert(id, rev);
+        self.report.writes += 1;
+    }
+
+    fn disconnect(&mut self) {
+        let edge = self.rng.below(self.edges.len() as u64) as usize;
+        if self.edges[edge].link.is_connected() {
+            let now = self.clock.now();
+            self.edges[edge].link.disconnect(now);
+            self.report.disconnects += 1;
+        }
+    }
+
+    fn reconnect(&mut self) {
+        let edge = self.rng.below(self.edges.len() as u64) as usize;
+        if !self.edges[edge].link.is_connected() {
+            self.connect(edge);
+        }
+    }
+
+    /// Delivers one frame on a random link with frames waiting; else fires the next timer
+    /// (unless `only_frames`). Returns whether anything happened.
+    fn step(&mut self, only_frames: bool) -> bool {
+        let waiting: Vec<(usize, link::Direction)> = self
+            .edges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                [link::Direction::ToPassive, link::Direction::ToActive]
+                    .into_iter()
+                    .filter(move |d| e.link.queued(*d) > 0)
+                    .map(move |d| (i, d))
+            })
+            .collect();
+        let now = self.clock.now();
+        if !waiting.is_empty() {
+            let (i, direction) = *self.rng.pick(&waiting);
+            let e = &mut self.edges[i];
+            let (a, p) = two(&mut self.dbs, e.active, e.passive);
+            e.link.deliver(direction, now, a, p);
+            self.report.frames += 1;
+            return true;
+        }
+        if only_frames {
+            return false;
+        }
+        let Some(at) = self
+            .edges
+            .iter()
+            .filter_map(|e| e.link.next_deadline())
+            .min()
+        else {
+            return false;
+        };
+        self.clock.advance_to(at);
+        let now = self.clock.now();
+        for e in &mut self.edges {
+            let (a, p) = two(&mut self.dbs, e.active, e.passive);
+            e.link.fire_timers(now, a, p);
+        }
+        true
+    }
+
+    /// Tells every session whose database changed (what an adapter's change observer does).
+    fn notify(&mut self) -> Result<(), String> {
+        loop {
+            let mut any = false;
+            for peer in 0..self.dbs.len() {
+                let last = self.dbs[peer].last_sequence().map_err(|e| e.to_string())?;
+                if last == self.notified[peer] {
+                    continue;
+                }
+                self.notified[peer] = last;
+                any = true;
+                let now = self.clock.now();
+                for e in &mut self.edges {
+                    if e.active == peer {
+                        e.link.active_db_changed(now, &mut self.dbs[peer]);
+                    } else if e.passive == peer {
+                        e.link.passive_db_changed(now, &mut self.dbs[peer]);
+                    }
+                }
+            }
+            if !any {
+                return Ok(());
+            }
+        }
+    }
+
+    fn quiescent(&self) -> bool {
+        self.edges.iter().all(|e| e.link.is_quiescent())
+            && self
+                .dbs
+                .iter()
+                .zip(&self.notified)
+                .all(|(db, n)| db.last_sequence().ok() == Some(*n))
+    }
+
+    fn check(&mut self) -> Result<SimReport, String> {
+        let first = snapshot(&self.dbs[0]);
+        for (i, db) in self.dbs.iter().enumerate().skip(1) {
+            let other = snapshot(db);
+            let diff = differences(&first, &other, 10);
+            if !diff.is_empty() {
+                return Err(format!("peer 0 and peer {i} differ:\n{}", diff.join("\n")));
+            }
+        }
+        for (id, rev) in &self.latest {
+            match first.get(id) {
+                Some((current, _, _)) if current == rev => {}
+                other => {
+                    return Err(format!(
+                        "acknowledged write lost: {id} should be at {rev}, is {:?}",
+                        other.map(|o| &o.0)
+                    ));
+                }
+            }
+        }
+        for (i, e) in self.edges.iter().enumerate() {
+            let Some(active) = e.link.active.as_ref() else {
+                continue;
+            };
+            let status = active.status();
+            if status.activity != ActivityLevel::Idle || status.error.is_some() {
+                return Err(format!(
+                    "replicator {i} ended {status:?}\n{}",
+                    e.link.describe()
+                ));
+            }
+        }
+        self.report.documents = first.len();
+        Ok(self.report.clone())
+    }
+
+    fn describe(&self) -> String {
+        let mut out = format!("at {:?}\n", self.clock.elapsed());
+        for (i, e) in self.edges.iter().enumerate() {
+            out += &format!(
+                "edge {i} ({} -> {}): {}\n",
+                e.active,
+                e.passive,
+                e.link.describe()
+            );
+        }
+        out
+    }
+}

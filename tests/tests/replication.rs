@@ -531,3 +531,28 @@ fn a_push_conflict_is_reported_per_document_and_does_not_stop_the_replicator() {
         "no conflict stored"
     );
 }
+
+#[test]
+fn active_only_skips_old_tombstones_but_not_live_deletions() {
+    let mut pair = Pair::new(memory_db(1), memory_db(2), Profile::CbMobile3);
+    fill(&mut pair.passive_db, "p", 3);
+    let gone = pair.passive_db.get("p-00000").unwrap().unwrap().rev;
+    pair.passive_db.delete("p-00000", &gone).unwrap();
+    let cfg = continuous(&pair, Direction::Pull);
+    pair.connect(cfg, PassiveConfig::default());
+    pair.run(10_000);
+    assert!(
+        pair.active_db.revision_tree("p-00000").unwrap().is_none(),
+        "a tombstone older than the first pull into an empty database is not sent"
+    );
+    // A deletion after the subscription must reach the puller.
+    let live = pair.passive_db.get("p-00001").unwrap().unwrap().rev;
+    pair.passive_db.delete("p-00001", &live).unwrap();
+    pair.passive_db_changed();
+    pair.run(10_000);
+    assert!(
+        pair.active_db.get("p-00001").unwrap().is_none(),
+        "the live deletion arrived"
+    );
+    assert!(pair.active_db.revision_tree("p-00001").unwrap().is_some());
+}

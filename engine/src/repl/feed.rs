@@ -60,7 +60,9 @@ pub(crate) struct Feed {
     /// The last local sequence read from the changes feed.
     since: Sequence,
     continuous: bool,
-    active_only: bool,
+    /// Deletions at or below this sequence are skipped (`activeOnly`): they happened before
+    /// the subscription, so the peer cannot have been sent their documents in this session.
+    skip_deleted_through: Option<Sequence>,
     doc_ids: Option<BTreeSet<String>>,
     limits: FeedLimits,
     /// Whether a document whose current revision the peer is known to have is skipped.
@@ -84,14 +86,14 @@ impl Feed {
     pub(crate) fn new(
         since: Sequence,
         continuous: bool,
-        active_only: bool,
+        skip_deleted_through: Option<Sequence>,
         doc_ids: Option<Vec<String>>,
         limits: FeedLimits,
     ) -> Self {
         Feed {
             since,
             continuous,
-            active_only,
+            skip_deleted_through,
             doc_ids: doc_ids.map(|ids| ids.into_iter().collect()),
             limits,
             skip_known: true,
@@ -222,7 +224,10 @@ impl Feed {
             self.since = last.sequence;
             let mut rows = Vec::with_capacity(page.len());
             for entry in page {
-                let filtered_out = (self.active_only && entry.flags.deleted)
+                let filtered_out = (entry.flags.deleted
+                    && self
+                        .skip_deleted_through
+                        .is_some_and(|mark| entry.sequence <= mark))
                     || self
                         .doc_ids
                         .as_ref()

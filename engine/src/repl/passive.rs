@@ -307,7 +307,7 @@ impl PassiveSession {
         let outcome = match profile.as_str() {
             names::GET_CHECKPOINT => self.get_checkpoint(number, &msg, db),
             names::SET_CHECKPOINT => self.set_checkpoint(number, &msg, db),
-            names::SUB_CHANGES => self.sub_changes(number, &msg),
+            names::SUB_CHANGES => self.sub_changes(number, &msg, db),
             names::CHANGES | names::PROPOSE_CHANGES if self.config.read_only => {
                 Err(Refusal::read_only())
             }
@@ -408,8 +408,17 @@ impl PassiveSession {
             .map_err(Refusal::from_send)
     }
 
-    fn sub_changes(&mut self, number: MessageNumber, msg: &Message) -> Result<(), Refusal> {
+    fn sub_changes<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &Database<S>,
+    ) -> Result<(), Refusal> {
         let req = SubChanges::from_message(msg, self.profile)?;
+        let skip_deleted = match req.active_only {
+            true => Some(db.last_sequence().map_err(Refusal::from_db)?),
+            false => None,
+        };
         let since = match &req.since {
             None => 0,
             Some(seq) => seq.as_number().ok_or_else(|| Refusal {
@@ -434,7 +443,7 @@ impl PassiveSession {
         self.feed = Some(Feed::new(
             since,
             req.continuous,
-            req.active_only,
+            skip_deleted,
             req.doc_ids,
             limits,
         ));

@@ -44,7 +44,7 @@ impl Push {
         let mut feed = Feed::new(
             since,
             config.continuous,
-            false,
+            None,
             config.doc_ids.clone(),
             limits,
         );

@@ -1,0 +1,50 @@
+//! The N-peer simulator over many seeds (DESIGN §5). A failure prints its seed; replay it with
+//! `FERRY_SIM_SEED=<seed> cargo test -p ferry-tests --test simulator -- --nocapture`.
+
+#![allow(clippy::print_stdout)] // the report of a run is this test's output
+
+use ferry_tests::sim;
+
+/// Seeds run in CI; `FERRY_SIM_SEEDS` raises it (a release run can do 100,000).
+fn seed_count() -> u64 {
+    std::env::var("FERRY_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500)
+}
+
+#[test]
+fn peers_converge_after_random_writes_and_disconnects() {
+    if let Some(seed) = std::env::var("FERRY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let report = sim::run(seed).unwrap_or_else(|e| panic!("{e}"));
+        println!("seed {seed}: {report:?}");
+        return;
+    }
+    let mut totals = sim::SimReport::default();
+    for seed in 0..seed_count() {
+        let report = sim::run(seed).unwrap_or_else(|e| panic!("{e}"));
+        totals.writes += report.writes;
+        totals.disconnects += report.disconnects;
+        totals.frames += report.frames;
+        totals.documents += report.documents;
+    }
+    assert!(
+        totals.writes > 0 && totals.disconnects > 0 && totals.frames > 0,
+        "{totals:?}"
+    );
+    println!("{} seeds: {totals:?}", seed_count());
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run() {
+    for seed in [3, 17, 4242] {
+        assert_eq!(
+            sim::run(seed),
+            sim::run(seed),
+            "seed {seed} is deterministic"
+        );
+    }
+}
