@@ -16,6 +16,7 @@ pub mod link;
 pub mod pair;
 pub mod rng;
 pub mod sim;
+pub mod workload;
 
 /// The memory-backed database every harness peer uses.
 pub type MemDb = ferry_engine::db::Database<ferry_store_memory::MemoryStore>;

@@ -1,7 +1,7 @@
 //! One replication connection between two memory databases: an [`ActiveSession`] on one side,
 //! a [`PassiveSession`] on the other, and the frames in flight between them. The harnesses
 //! ([`crate::pair`], [`crate::sim`]) drive links; a link never owns a database, so several links
-//! can share one the way an adapter's sessions share a store.
+//! can share one the way an adapter's sessions share a store, and any [`Store`] works.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -11,7 +11,8 @@ use ferry_engine::repl::{
     PassiveSession, Profile, WindowStats,
 };
 
-use crate::MemDb;
+use ferry_engine::db::Database;
+use ferry_engine::store::Store;
 
 /// The largest of each window seen on a link.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,13 +64,13 @@ pub struct Link {
 
 impl Link {
     /// Opens a connection: new sessions, and starts the active one.
-    pub fn connect(
+    pub fn connect<S: Store>(
         &mut self,
         now: Instant,
         profile: Profile,
         active: ActiveConfig,
         passive: PassiveConfig,
-        active_db: &MemDb,
+        active_db: &Database<S>,
     ) {
         self.to_active.clear();
         self.to_passive.clear();
@@ -127,12 +128,12 @@ impl Link {
     }
 
     /// Delivers the next frame travelling in `direction`; returns whether there was one.
-    pub fn deliver(
+    pub fn deliver<A: Store, P: Store>(
         &mut self,
         direction: Direction,
         now: Instant,
-        active_db: &mut MemDb,
-        passive_db: &mut MemDb,
+        active_db: &mut Database<A>,
+        passive_db: &mut Database<P>,
     ) -> bool {
         match direction {
             Direction::ToPassive => {
@@ -168,7 +169,12 @@ impl Link {
     }
 
     /// Fires every deadline at or before `now`.
-    pub fn fire_timers(&mut self, now: Instant, active_db: &mut MemDb, passive_db: &mut MemDb) {
+    pub fn fire_timers<A: Store, P: Store>(
+        &mut self,
+        now: Instant,
+        active_db: &mut Database<A>,
+        passive_db: &mut Database<P>,
+    ) {
         if let Some(a) = self.active.as_mut() {
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = a.handle_timeout(now, active_db);
@@ -183,7 +189,7 @@ impl Link {
     }
 
     /// The active database changed.
-    pub fn active_db_changed(&mut self, now: Instant, active_db: &mut MemDb) {
+    pub fn active_db_changed<S: Store>(&mut self, now: Instant, active_db: &mut Database<S>) {
         if let Some(a) = self.active.as_mut() {
             let _ = a.handle_database_changed(now, active_db);
         }
@@ -191,7 +197,7 @@ impl Link {
     }
 
     /// The passive database changed.
-    pub fn passive_db_changed(&mut self, now: Instant, passive_db: &mut MemDb) {
+    pub fn passive_db_changed<S: Store>(&mut self, now: Instant, passive_db: &mut Database<S>) {
         if let Some(p) = self.passive.as_mut() {
             let _ = p.handle_database_changed(now, passive_db);
         }

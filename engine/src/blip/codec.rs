@@ -36,7 +36,9 @@ impl FrameWriter {
     pub fn new() -> Self {
         Self {
             crc: crc32fast::Hasher::new(),
-            deflate: Compress::new(Compression::default(), false),
+            // Level 1: on the networks Ferry runs on, CPU matters more than the last bytes, and
+            // every level inflates the same way, so peers need not agree on it.
+            deflate: Compress::new(Compression::fast(), false),
         }
     }
 

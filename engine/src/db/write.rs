@@ -21,7 +21,7 @@ pub struct RemoteRevision {
     pub history: Vec<RevId>,
     /// Whether the revision is a deletion.
     pub deleted: bool,
-    /// The body as CBOR (validated before it is stored).
+    /// The body as deterministic CBOR of a map (validated before it is stored).
     pub body: Vec<u8>,
     /// Whether the revision may create a conflicting branch. The passive side of a replication
     /// never stores conflicts and passes `false`; the active side stores the branch and
@@ -251,11 +251,11 @@ impl<S: Store> Database<S> {
                 max: self.config.max_body_size,
             });
         }
-        let body = Value::from_cbor(&rev.body)?;
-        if body.as_object().is_none() {
-            return Err(DbError::BodyNotAnObject {
-                found: kind_name(&body),
-            });
+        // Validated without building a `Value`: well-formed deterministic CBOR of a map.
+        crate::value::check_deterministic_cbor(&rev.body)?;
+        if rev.body.first().is_none_or(|b| b >> 5 != 5) {
+            let found = Value::from_cbor(&rev.body).map_or("not CBOR", |v| kind_name(&v));
+            return Err(DbError::BodyNotAnObject { found });
         }
         if !plans.contains_key(rev.doc_id.as_str()) {
             plans.insert(&rev.doc_id, self.read_plan(&rev.doc_id)?);

@@ -701,7 +701,7 @@ impl PassiveSession {
                     let bytes = rev.body.len();
                     let options = SendOptions {
                         urgent: false,
-                        compressed: true,
+                        compressed: self.profile.compresses_revisions(),
                         no_reply: false,
                     };
                     let number = self.conn.send_request(&rev.to_message(), options)?;

@@ -48,6 +48,13 @@ impl Profile {
             .find(|p| offered.contains(p))
     }
 
+    /// Whether `rev` messages are sent compressed. `CBMobile_3` compresses them as LiteCore
+    /// does (JSON compresses well); `Ferry_1` sends them as they are: deflating every small
+    /// message costs more CPU than it saves on a LAN, and CBOR is already compact.
+    pub fn compresses_revisions(self) -> bool {
+        matches!(self, Profile::CbMobile3)
+    }
+
     /// Encodes a structured (non-document) body: JSON or CBOR.
     pub fn encode_value(self, value: &Value) -> Vec<u8> {
         match self {

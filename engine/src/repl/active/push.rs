@@ -209,7 +209,7 @@ impl ActiveSession {
                     rev.body = body;
                     let options = SendOptions {
                         urgent: false,
-                        compressed: true,
+                        compressed: profile.compresses_revisions(),
                         no_reply: false,
                     };
                     let number = conn.send_request(&rev.to_message(), options)?;
