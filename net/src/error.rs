@@ -314,7 +314,13 @@ impl ConnectError {
             ),
             _ => false,
         };
-        let reason = err.to_string();
+        let reason = match err {
+            // Ferry's own verifiers explain themselves; rustls would print their Debug form.
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                format!("invalid peer certificate: {}", other.0)
+            }
+            _ => err.to_string(),
+        };
         if certificate {
             ConnectError::TlsCertificate { reason }
         } else {
