@@ -134,9 +134,17 @@ impl TlsIdentity {
             .iter()
             .map(|name| match name.parse::<std::net::IpAddr>() {
                 Ok(ip) => Ok(SanType::IpAddress(ip)),
-                Err(_) => name.clone().try_into().map(SanType::DnsName).map_err(|_| {
-                    invalid(format!("{name:?} is neither an IP address nor a DNS name"))
-                }),
+                Err(_) => {
+                    let not_a_name =
+                        || invalid(format!("{name:?} is neither an IP address nor a DNS name"));
+                    // A wildcard is allowed in the leftmost label only.
+                    let checked = name.strip_prefix("*.").unwrap_or(name);
+                    rustls_pki_types::DnsName::try_from(checked).map_err(|_| not_a_name())?;
+                    name.clone()
+                        .try_into()
+                        .map(SanType::DnsName)
+                        .map_err(|_| not_a_name())
+                }
             })
             .collect::<Result<_, _>>()?;
         let mut dn = DistinguishedName::new();
