@@ -49,16 +49,26 @@ fn key_file_is_private_and_an_exposed_key_is_refused() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let ids = dir.path().join("ids");
-    TlsIdentity::create_self_signed(&attrs("l")).unwrap().save(&ids, "l").unwrap();
+    TlsIdentity::create_self_signed(&attrs("l"))
+        .unwrap()
+        .save(&ids, "l")
+        .unwrap();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&store::key_path(&ids, "l")), 0o600);
-    assert_eq!(mode(&ids), 0o700, "a directory the crate creates is private");
+    assert_eq!(
+        mode(&ids),
+        0o700,
+        "a directory the crate creates is private"
+    );
     let cert_mode = mode(&store::certificate_path(&ids, "l"));
     assert_eq!(cert_mode & 0o600, 0o600, "{cert_mode:o}");
     assert_eq!(cert_mode & 0o022, 0, "{cert_mode:o}");
 
-    std::fs::set_permissions(store::key_path(&ids, "l"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        store::key_path(&ids, "l"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     match TlsIdentity::load(&ids, "l") {
         Err(IdentityError::InsecureKeyFile { mode, .. }) => assert_eq!(mode, 0o644),
         other => panic!("expected InsecureKeyFile, got {other:?}"),
@@ -90,7 +100,9 @@ fn anonymous_identity_about_to_expire_is_replaced() {
     let renewed = TlsIdentity::anonymous(dir.path()).unwrap();
     assert_ne!(renewed.sha256_fingerprint(), old.sha256_fingerprint());
     assert_eq!(
-        TlsIdentity::anonymous(dir.path()).unwrap().sha256_fingerprint(),
+        TlsIdentity::anonymous(dir.path())
+            .unwrap()
+            .sha256_fingerprint(),
         renewed.sha256_fingerprint()
     );
 }
@@ -98,11 +110,20 @@ fn anonymous_identity_about_to_expire_is_replaced() {
 #[test]
 fn delete_removes_the_identity() {
     let dir = tempfile::tempdir().unwrap();
-    TlsIdentity::create_self_signed(&attrs("x")).unwrap().save(dir.path(), "x").unwrap();
+    TlsIdentity::create_self_signed(&attrs("x"))
+        .unwrap()
+        .save(dir.path(), "x")
+        .unwrap();
     TlsIdentity::delete(dir.path(), "x").unwrap();
     assert!(!store::exists(dir.path(), "x"));
-    assert!(matches!(TlsIdentity::load(dir.path(), "x"), Err(IdentityError::NotFound { .. })));
-    assert!(matches!(TlsIdentity::delete(dir.path(), "x"), Err(IdentityError::NotFound { .. })));
+    assert!(matches!(
+        TlsIdentity::load(dir.path(), "x"),
+        Err(IdentityError::NotFound { .. })
+    ));
+    assert!(matches!(
+        TlsIdentity::delete(dir.path(), "x"),
+        Err(IdentityError::NotFound { .. })
+    ));
     assert!(matches!(
         TlsIdentity::delete(dir.path(), "../escape"),
         Err(IdentityError::InvalidLabel { .. })
@@ -113,7 +134,10 @@ fn delete_removes_the_identity() {
 fn imports_ca_signed_pem_chain_and_der() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("Import CA");
-    let (leaf, key) = ca.sign(&["server.example"], rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let (leaf, key) = ca.sign(
+        &["server.example"],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
     let pem = |label: &str, der: &[u8]| {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
@@ -122,9 +146,16 @@ fn imports_ca_signed_pem_chain_and_der() {
             .chunks(64)
             .map(|c| std::str::from_utf8(c).unwrap())
             .collect();
-        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
     };
-    let chain_pem = format!("{}{}", pem("CERTIFICATE", &leaf), pem("CERTIFICATE", &ca.der));
+    let chain_pem = format!(
+        "{}{}",
+        pem("CERTIFICATE", &leaf),
+        pem("CERTIFICATE", &ca.der)
+    );
     let cert_path = dir.path().join("chain.pem");
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, chain_pem).unwrap();
@@ -132,8 +163,14 @@ fn imports_ca_signed_pem_chain_and_der() {
     let imported = TlsIdentity::from_pem_files(&cert_path, &key_path).unwrap();
     assert_eq!(imported.certificate_chain().len(), 2);
     assert_eq!(imported.leaf(), &leaf);
-    assert_eq!(imported.sha256_fingerprint(), ferry_net::Fingerprint::of(&leaf));
-    assert!(!imported.is_valid_self_signed_at(SystemTime::now()), "CA-signed");
+    assert_eq!(
+        imported.sha256_fingerprint(),
+        ferry_net::Fingerprint::of(&leaf)
+    );
+    assert!(
+        !imported.is_valid_self_signed_at(SystemTime::now()),
+        "CA-signed"
+    );
 
     // Saved and loaded with its whole chain.
     imported.save(dir.path().join("ids"), "ca-signed").unwrap();
@@ -175,7 +212,10 @@ fn bad_inputs_give_typed_errors() {
     ));
     // A key that is not the certificate's.
     let mismatch = TlsIdentity::from_pem(cert_pem.as_bytes(), key.serialize_pem().as_bytes());
-    assert!(matches!(mismatch, Err(IdentityError::KeyMismatch)), "{mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(IdentityError::KeyMismatch)),
+        "{mismatch:?}"
+    );
     assert!(matches!(
         TlsIdentity::from_der(good.certificate_chain().to_vec(), key_der(&key)),
         Err(IdentityError::KeyMismatch)
@@ -201,7 +241,10 @@ fn bad_inputs_give_typed_errors() {
     }
     // Errors never show the key.
     let shown = format!("{good:?}");
-    assert!(shown.contains("fingerprint") && !shown.contains("PRIVATE"), "{shown}");
+    assert!(
+        shown.contains("fingerprint") && !shown.contains("PRIVATE"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -245,9 +288,10 @@ fn key_usage_and_validity_reach_the_certificate() {
     let mut a = attrs("c");
     a.key_usage = KeyUsage::Client;
     let client_only = TlsIdentity::create_self_signed(&a).unwrap();
-    let server = ferry_net::tls::server_config(&client_only, &ferry_net::Authenticator::None).unwrap();
-    let trust = ferry_net::tls::client_config(&ferry_net::ServerTrust::AcceptOnlySelfSigned, None)
-        .unwrap();
+    let server =
+        ferry_net::tls::server_config(&client_only, &ferry_net::Authenticator::None).unwrap();
+    let trust =
+        ferry_net::tls::client_config(&ferry_net::ServerTrust::AcceptOnlySelfSigned, None).unwrap();
     assert!(common::handshake(trust, server, "c").is_err());
     // Validity: valid now, not after `valid_for`, not before creation (minus the backdate).
     let id = TlsIdentity::create_self_signed_at(&attrs("v"), now).unwrap();

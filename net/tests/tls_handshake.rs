@@ -16,7 +16,11 @@ fn no_auth() -> Authenticator {
     Authenticator::None
 }
 
-fn assert_certificate_error(result: Result<impl Sized, (Side, rustls::Error)>, side: Side, needle: &str) {
+fn assert_certificate_error(
+    result: Result<impl Sized, (Side, rustls::Error)>,
+    side: Side,
+    needle: &str,
+) {
     let Err((failed, err)) = result else {
         panic!("the handshake must fail ({needle})");
     };
@@ -28,19 +32,27 @@ fn assert_certificate_error(result: Result<impl Sized, (Side, rustls::Error)>, s
         matches!(classified, ConnectError::TlsCertificate { .. }),
         "{classified:?}"
     );
-    assert!(!classified.is_transient(), "certificate errors are permanent");
+    assert!(
+        !classified.is_transient(),
+        "certificate errors are permanent"
+    );
 }
 
 #[test]
 fn trusted_root_accepts_a_ca_signed_chain_by_name_and_by_ip() {
     let ca = TestCa::new("Ferry Test CA");
-    let server = server_config(&ca.server_identity(&["localhost", "127.0.0.1"]), &no_auth()).unwrap();
+    let server =
+        server_config(&ca.server_identity(&["localhost", "127.0.0.1"]), &no_auth()).unwrap();
     let client = client_config(&ServerTrust::TrustedRoots(vec![ca.der.clone()]), None).unwrap();
     let (conn, _) = handshake(client.clone(), server.clone(), "localhost").unwrap();
     assert_eq!(conn.protocol_version(), Some(ProtocolVersion::TLSv1_3));
     handshake(client.clone(), server.clone(), "127.0.0.1").expect("IP SAN matches");
 
-    assert_certificate_error(handshake(client, server, "elsewhere.example"), Side::Client, "not valid for name");
+    assert_certificate_error(
+        handshake(client, server, "elsewhere.example"),
+        Side::Client,
+        "not valid for name",
+    );
 }
 
 #[test]
@@ -49,7 +61,11 @@ fn trusted_root_rejects_another_ca_and_a_self_signed_server() {
     let other = TestCa::new("Someone else");
     let client = client_config(&ServerTrust::TrustedRoots(vec![ca.der.clone()]), None).unwrap();
     let server = server_config(&other.server_identity(&["localhost"]), &no_auth()).unwrap();
-    assert_certificate_error(handshake(client.clone(), server, "localhost"), Side::Client, "UnknownIssuer");
+    assert_certificate_error(
+        handshake(client.clone(), server, "localhost"),
+        Side::Client,
+        "UnknownIssuer",
+    );
     let server = server_config(&self_signed("localhost"), &no_auth()).unwrap();
     assert!(handshake(client, server, "localhost").is_err());
 }
@@ -75,14 +91,28 @@ fn pinned_certificate_accepts_exactly_that_leaf() {
     let ca_signed = ca.server_identity(&["elsewhere.example"]);
     let pin_ca_signed =
         client_config(&ServerTrust::Pinned(ca_signed.sha256_fingerprint()), None).unwrap();
-    handshake(pin_ca_signed.clone(), server_config(&ca_signed, &no_auth()).unwrap(), "localhost")
-        .expect("pinned CA-signed leaf");
+    handshake(
+        pin_ca_signed.clone(),
+        server_config(&ca_signed, &no_auth()).unwrap(),
+        "localhost",
+    )
+    .expect("pinned CA-signed leaf");
 
     // Any other certificate is refused, naming both fingerprints.
     let other = self_signed("impostor");
-    let result = handshake(pinned, server_config(&other, &no_auth()).unwrap(), "listener");
-    assert_certificate_error(result, Side::Client, "does not match the pinned certificate");
-    let Err((_, err)) = handshake(pin_ca_signed, server, "x") else { unreachable!() };
+    let result = handshake(
+        pinned,
+        server_config(&other, &no_auth()).unwrap(),
+        "listener",
+    );
+    assert_certificate_error(
+        result,
+        Side::Client,
+        "does not match the pinned certificate",
+    );
+    let Err((_, err)) = handshake(pin_ca_signed, server, "x") else {
+        unreachable!()
+    };
     assert!(
         ConnectError::from_tls(&err)
             .to_string()
@@ -94,29 +124,41 @@ fn pinned_certificate_accepts_exactly_that_leaf() {
 fn accept_only_self_signed_accepts_self_signed_and_rejects_ca_signed() {
     let client = client_config(&ServerTrust::AcceptOnlySelfSigned, None).unwrap();
     let anon = self_signed("anonymous");
-    handshake(client.clone(), server_config(&anon, &no_auth()).unwrap(), "10.0.0.7")
-        .expect("self-signed accepted without a host-name check");
+    handshake(
+        client.clone(),
+        server_config(&anon, &no_auth()).unwrap(),
+        "10.0.0.7",
+    )
+    .expect("self-signed accepted without a host-name check");
 
     let ca = TestCa::new("CA");
     // The server sends [leaf, CA].
     let chain = ca.server_identity(&["localhost"]);
     assert_certificate_error(
-        handshake(client.clone(), server_config(&chain, &no_auth()).unwrap(), "localhost"),
+        handshake(
+            client.clone(),
+            server_config(&chain, &no_auth()).unwrap(),
+            "localhost",
+        ),
         Side::Client,
         "chain of 2 certificates",
     );
     // The server sends only its CA-signed leaf.
     let leaf_only = TlsIdentity::from_der(
         vec![chain.leaf().clone()],
-        ferry_net::pki_types::PrivateKeyDer::from(
-            ferry_net::pki_types::PrivatePkcs8KeyDer::from(Vec::new()),
-        ),
+        ferry_net::pki_types::PrivateKeyDer::from(ferry_net::pki_types::PrivatePkcs8KeyDer::from(
+            Vec::new(),
+        )),
     );
     assert!(leaf_only.is_err(), "an empty key is refused");
     let (leaf, key) = ca.sign(&["localhost"], rcgen::ExtendedKeyUsagePurpose::ServerAuth);
     let leaf_only = TlsIdentity::from_der(vec![leaf], key_der(&key)).unwrap();
     assert_certificate_error(
-        handshake(client.clone(), server_config(&leaf_only, &no_auth()).unwrap(), "localhost"),
+        handshake(
+            client.clone(),
+            server_config(&leaf_only, &no_auth()).unwrap(),
+            "localhost",
+        ),
         Side::Client,
         "CA-signed",
     );
@@ -151,7 +193,8 @@ fn impostor_server(presented: &TlsIdentity) -> Arc<rustls::ServerConfig> {
         .key_provider
         .load_private_key(key_der(&impostor_key))
         .unwrap();
-    let certified = rustls::sign::CertifiedKey::new(presented.certificate_chain().to_vec(), signing);
+    let certified =
+        rustls::sign::CertifiedKey::new(presented.certificate_chain().to_vec(), signing);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .unwrap()
@@ -167,7 +210,10 @@ fn custom_verifiers_still_verify_handshake_signatures() {
         ServerTrust::Pinned(genuine.sha256_fingerprint()),
         ServerTrust::AcceptOnlySelfSigned,
     ] {
-        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
+        for versions in [
+            &[&rustls::version::TLS13][..],
+            &[&rustls::version::TLS12][..],
+        ] {
             let ours = client_config(&trust, None).unwrap();
             let client = rustls::ClientConfig::builder_with_provider(tls::provider())
                 .with_protocol_versions(versions)
@@ -225,7 +271,11 @@ fn client_certificate_from_trusted_roots_is_required() {
 
     let stranger = TestCa::new("Stranger CA").client_identity("mallory");
     let wrong = client_config(&trust, Some(&stranger)).unwrap();
-    assert_certificate_error(handshake(wrong, server, "localhost"), Side::Server, "UnknownIssuer");
+    assert_certificate_error(
+        handshake(wrong, server, "localhost"),
+        Side::Server,
+        "UnknownIssuer",
+    );
 }
 
 #[test]
@@ -239,10 +289,19 @@ fn client_certificate_callback_decides_on_the_presented_chain() {
     let server = server_config(&server_identity, &auth).unwrap();
     let trust = ServerTrust::Pinned(server_identity.sha256_fingerprint());
 
-    handshake(client_config(&trust, Some(&allowed)).unwrap(), server.clone(), "l").unwrap();
+    handshake(
+        client_config(&trust, Some(&allowed)).unwrap(),
+        server.clone(),
+        "l",
+    )
+    .unwrap();
     let refused = self_signed("other-client");
     assert_certificate_error(
-        handshake(client_config(&trust, Some(&refused)).unwrap(), server.clone(), "l"),
+        handshake(
+            client_config(&trust, Some(&refused)).unwrap(),
+            server.clone(),
+            "l",
+        ),
         Side::Server,
         "refused by the listener's authenticator",
     );
@@ -268,14 +327,16 @@ fn tls_1_2_only_client_works_and_nothing_older_exists() {
         .with_no_client_auth();
     let (client, server_conn) = handshake(Arc::new(tls12_only), server.clone(), "l").unwrap();
     assert_eq!(client.protocol_version(), Some(ProtocolVersion::TLSv1_2));
-    assert_eq!(server_conn.protocol_version(), Some(ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        server_conn.protocol_version(),
+        Some(ProtocolVersion::TLSv1_2)
+    );
 
     // By construction: rustls implements no version below 1.2, so no configuration can offer one.
-    assert!(
-        rustls::ALL_VERSIONS
-            .iter()
-            .all(|v| matches!(v.version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3))
-    );
+    assert!(rustls::ALL_VERSIONS.iter().all(|v| matches!(
+        v.version,
+        ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3
+    )));
     let ours: Vec<_> = PROTOCOL_VERSIONS.iter().map(|v| v.version).collect();
     assert_eq!(ours, [ProtocolVersion::TLSv1_3, ProtocolVersion::TLSv1_2]);
 
@@ -285,10 +346,7 @@ fn tls_1_2_only_client_works_and_nothing_older_exists() {
     let mut rd = &hello[..];
     conn.read_tls(&mut rd).unwrap();
     let err = conn.process_new_packets().expect_err("TLS 1.1 refused");
-    assert!(
-        matches!(err, rustls::Error::PeerIncompatible(_)),
-        "{err:?}"
-    );
+    assert!(matches!(err, rustls::Error::PeerIncompatible(_)), "{err:?}");
 }
 
 /// A minimal ClientHello that offers TLS 1.1 only (no supported_versions extension).
@@ -308,10 +366,22 @@ fn tls11_client_hello() -> Vec<u8> {
 #[test]
 fn server_names_distinguish_ip_addresses() {
     use ferry_net::pki_types::ServerName;
-    assert!(matches!(tls::server_name("127.0.0.1"), Ok(ServerName::IpAddress(_))));
-    assert!(matches!(tls::server_name("[::1]"), Ok(ServerName::IpAddress(_))));
-    assert!(matches!(tls::server_name("::1"), Ok(ServerName::IpAddress(_))));
-    assert!(matches!(tls::server_name("peer.local"), Ok(ServerName::DnsName(_))));
+    assert!(matches!(
+        tls::server_name("127.0.0.1"),
+        Ok(ServerName::IpAddress(_))
+    ));
+    assert!(matches!(
+        tls::server_name("[::1]"),
+        Ok(ServerName::IpAddress(_))
+    ));
+    assert!(matches!(
+        tls::server_name("::1"),
+        Ok(ServerName::IpAddress(_))
+    ));
+    assert!(matches!(
+        tls::server_name("peer.local"),
+        Ok(ServerName::DnsName(_))
+    ));
     assert!(matches!(
         tls::server_name("not a host"),
         Err(ConnectError::InvalidUrl { .. })

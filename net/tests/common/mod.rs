@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ferry_net::rustls::{self, ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-use ferry_net::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use ferry_net::TlsIdentity;
+use ferry_net::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use ferry_net::rustls::{self, ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 
 /// A certificate authority that can sign leaves.
@@ -27,7 +27,10 @@ impl TestCa {
         dn.push(DnType::CommonName, name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let cert = params.self_signed(&key).unwrap();
         TestCa {
             der: cert.der().clone(),
@@ -138,7 +141,10 @@ fn feed<C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>, D>(
 }
 
 /// One message each way after the handshake, proving the keys agree.
-fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), rustls::Error> {
+fn exchange(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+) -> Result<(), rustls::Error> {
     use std::io::{Read, Write};
     client.writer().write_all(b"ping").unwrap();
     let bytes = drain(client);
