@@ -387,3 +387,57 @@ fn server_names_distinguish_ip_addresses() {
         Err(ConnectError::InvalidUrl { .. })
     ));
 }
+
+/// A self-signed certificate made with rcgen directly: `ca` sets `basicConstraints CA:TRUE` (as
+/// `openssl req -x509` does), `forge` signs it with another key under the same name, `expired`
+/// dates it in 2000.
+fn rcgen_self_signed(ca: bool, forge: bool, expired: bool) -> TlsIdentity {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["peer.local".to_owned()]).unwrap();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "self-signed peer");
+    params.distinguished_name = dn;
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
+    let cert = if forge {
+        let other = rcgen::KeyPair::generate().unwrap();
+        let issuer = rcgen::Issuer::new(params.clone(), other);
+        params.signed_by(&key, &issuer).unwrap()
+    } else {
+        params.self_signed(&key).unwrap()
+    };
+    TlsIdentity::from_der(vec![cert.der().clone()], key_der(&key)).unwrap()
+}
+
+#[test]
+fn accept_only_self_signed_checks_the_self_signature_itself() {
+    let client = client_config(&ServerTrust::AcceptOnlySelfSigned, None).unwrap();
+    let serve = |id: &TlsIdentity| server_config(id, &no_auth()).unwrap();
+    for ca_flag in [false, true] {
+        let genuine = rcgen_self_signed(ca_flag, false, false);
+        handshake(client.clone(), serve(&genuine), "peer.local")
+            .unwrap_or_else(|e| panic!("CA flag {ca_flag}: genuine refused: {e:?}"));
+        assert!(genuine.is_valid_self_signed_at(std::time::SystemTime::now()));
+
+        // Issuer name equals subject name, but another key signed it: not self-signed.
+        let forged = rcgen_self_signed(ca_flag, true, false);
+        assert_certificate_error(
+            handshake(client.clone(), serve(&forged), "peer.local"),
+            Side::Client,
+            "BadSignature",
+        );
+        assert!(!forged.is_valid_self_signed_at(std::time::SystemTime::now()));
+
+        let expired = rcgen_self_signed(ca_flag, false, true);
+        assert_certificate_error(
+            handshake(client.clone(), serve(&expired), "peer.local"),
+            Side::Client,
+            "Expired",
+        );
+    }
+}

@@ -15,13 +15,16 @@
 //!   subject and its signature verifies with its own public key) and currently valid, with the
 //!   server-auth usage if it names usages; reject a CA-signed leaf and any chain longer than one
 //!   certificate. The host name is not checked (anonymous listener identities name no host).
-//!   Self-signed certificates flagged as CAs (`basicConstraints CA:TRUE`) are rejected.
+//!   Self-signed certificates flagged as CAs (`basicConstraints CA:TRUE`, as `openssl req -x509`
+//!   makes them) are accepted too, after the same self-signature and validity checks (their key
+//!   usages are not checked).
 //!
 //! Every custom verifier still verifies the handshake signature (TLS 1.2 `ServerKeyExchange`,
 //! TLS 1.3 `CertificateVerify`) with the provider's algorithms, so the peer must hold the key of
 //! the certificate it presents.
 
 mod verify;
+mod x509;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -89,17 +89,60 @@ pub(crate) fn verify_self_signed(
         return Err(RejectedCertificate::NotSelfSigned.into());
     }
     let anchor = webpki::anchor_from_trusted_cert(cert).map_err(pki_error)?;
-    parsed
-        .verify_for_usage(
-            provider.signature_verification_algorithms.all,
-            &[anchor],
-            &[],
-            now,
-            usage,
-            None,
-            None,
-        )
-        .map_err(pki_error)?;
+    match parsed.verify_for_usage(
+        provider.signature_verification_algorithms.all,
+        &[anchor],
+        &[],
+        now,
+        usage,
+        None,
+        None,
+    ) {
+        Ok(_) => Ok(()),
+        // webpki takes no CA certificate as an end entity, but self-signed certificates made by
+        // `openssl req -x509` and others are flagged as CAs: check those by hand.
+        Err(webpki::Error::CaUsedAsEndEntity) => {
+            verify_ca_flagged_self_signed(cert, &parsed, provider, now)
+        }
+        Err(other) => Err(pki_error(other)),
+    }
+}
+
+/// The self-signature and validity of a self-signed certificate flagged as a CA: its signature
+/// must verify with its own public key under one of the provider's algorithms, and `now` must
+/// lie within its validity period. (Its key usages are not checked.)
+fn verify_ca_flagged_self_signed(
+    cert: &CertificateDer<'_>,
+    parsed: &webpki::EndEntityCert<'_>,
+    provider: &CryptoProvider,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let parts = super::x509::parse(cert).ok_or(rustls::Error::InvalidCertificate(
+        CertificateError::BadEncoding,
+    ))?;
+    let signed = provider
+        .signature_verification_algorithms
+        .all
+        .iter()
+        .filter(|alg| alg.signature_alg_id().as_ref() == parts.signature_algorithm)
+        .any(|alg| {
+            parsed
+                .verify_signature(*alg, parts.tbs, parts.signature)
+                .is_ok()
+        });
+    if !signed {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ));
+    }
+    if now.as_secs() > parts.not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if !parts.valid_at(now) {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
     Ok(())
 }
 
