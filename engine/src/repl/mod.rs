@@ -18,6 +18,7 @@ pub mod catalogue;
 mod checkpoint;
 mod error;
 mod feed;
+mod lifecycle;
 mod passive;
 mod profile;
 
@@ -27,6 +28,10 @@ pub use active::{
 };
 pub use checkpoint::checkpoint_id;
 pub use error::SessionError;
+pub use lifecycle::{
+    ConnectionError, ConnectionLifecycle, LifecycleCommand, LifecycleConfig, LifecycleEvent,
+    is_transient_close_code, is_transient_http, retry_delay,
+};
 pub use passive::{PassiveConfig, PassiveDiagnostics, PassiveEvent, PassiveSession};
 pub use profile::Profile;
 
