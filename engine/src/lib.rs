@@ -28,6 +28,8 @@
 //! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
 //! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
 //! - [`db`]: the local database API over any store;
+//! - [`delta`]: delta sync, Couchbase Lite's JSON-delta format (Fleece's `JSONDelta`): diff and
+//!   apply over [`value::Value`];
 //! - [`blip`]: the BLIP v3 message transport (frames, CRC, deflate, ACK flow control, requests
 //!   and replies) as a sans-IO [`blip::Connection`].
 #![forbid(unsafe_code)]
@@ -35,6 +37,7 @@
 
 pub mod blip;
 pub mod db;
+pub mod delta;
 pub mod repl;
 pub mod rev;
 pub mod store;
