@@ -124,7 +124,17 @@ enum Region {
 /// A patch turning `old` into `new` (possibly longer than just replacing the string: callers
 /// compare sizes). Equal strings give a single `n=` (or `0=` when both are empty).
 pub(super) fn diff(old: &str, new: &str) -> String {
-    encode(&script(old, new))
+    let patch = encode(&script(old, new));
+    // Cheap insurance (linear): a script that does not reproduce `new` is never sent; the
+    // whole string is replaced instead.
+    if apply(old, &patch).as_deref() == Ok(new) {
+        patch
+    } else {
+        encode(&[Region::Change {
+            del: old.len(),
+            ins: new.to_owned(),
+        }])
+    }
 }
 
 fn encode(regions: &[Region]) -> String {
@@ -349,4 +359,48 @@ fn merge_short_equals(regions: Vec<Region>, old: &str) -> Vec<Region> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// The Myers script itself is exact: the fallback in `diff` is never what makes a
+        /// patch correct.
+        #[test]
+        fn scripts_reproduce_the_new_string(a in "[ab€]{0,24}", b in "[ab€]{0,24}",
+                                            c in any::<String>(), d in any::<String>()) {
+            for (old, new) in [(&a, &b), (&c, &d), (&a, &d)] {
+                let patch = encode(&script(old, new));
+                prop_assert_eq!(apply(old, &patch), Ok(new.clone()), "{}", patch);
+            }
+        }
+    }
+
+    #[test]
+    fn over_budget_middles_are_replaced_whole() {
+        // Over MAX_EDITS differences in the middle: one change region.
+        let old: String = (0..600)
+            .map(|i| if i % 2 == 0 { 'a' } else { 'b' })
+            .collect();
+        let new: String = (0..600)
+            .map(|i| if i % 3 == 0 { 'a' } else { 'c' })
+            .collect();
+        let patch = diff(&old, &new);
+        assert_eq!(apply(&old, &patch), Ok(new.clone()));
+        assert!(
+            myers(
+                &old.chars().collect::<Vec<_>>(),
+                &new.chars().collect::<Vec<_>>()
+            )
+            .is_none()
+        );
+        // The common first "a" is kept; the rest is one change.
+        assert_eq!(patch, format!("1=599-599+{}|", &new[1..]));
+    }
 }
