@@ -25,11 +25,11 @@
 //! ## Layers
 //!
 //! - [`value`]: the JSON data model, its JSON and deterministic CBOR encodings;
+//! - [`delta`]: delta sync, Couchbase Lite's JSON-delta format (Fleece's `JSONDelta`): diff and
+//!   apply over [`value::Value`];
 //! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
 //! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
 //! - [`db`]: the local database API over any store;
-//! - [`delta`]: delta sync, Couchbase Lite's JSON-delta format (Fleece's `JSONDelta`): diff and
-//!   apply over [`value::Value`];
 //! - [`blip`]: the BLIP v3 message transport (frames, CRC, deflate, ACK flow control, requests
 //!   and replies) as a sans-IO [`blip::Connection`].
 #![forbid(unsafe_code)]
