@@ -25,6 +25,8 @@
 //! ## Layers
 //!
 //! - [`value`]: the JSON data model, its JSON and deterministic CBOR encodings;
+//! - [`delta`]: delta sync, Couchbase Lite's JSON-delta format (Fleece's `JSONDelta`): diff and
+//!   apply over [`value::Value`];
 //! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
 //! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
 //! - [`db`]: the local database API over any store;
@@ -35,6 +37,7 @@
 
 pub mod blip;
 pub mod db;
+pub mod delta;
 pub mod repl;
 pub mod rev;
 pub mod store;
