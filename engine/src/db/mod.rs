@@ -9,11 +9,13 @@
 
 mod error;
 mod observe;
+mod resolve;
 mod sync;
 mod write;
 
 pub use error::DbError;
 pub use observe::{ChangeObserver, DocumentChange, ObserverId};
+pub use resolve::PairOutcome;
 pub use sync::{OutgoingRevision, ProposalCheck};
 pub use write::{InsertOutcome, RemoteRevision};
 

@@ -32,7 +32,7 @@ pub struct RemoteRevision {
 }
 
 /// What inserting a [`RemoteRevision`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InsertOutcome {
     /// The revision was already known; nothing changed.
@@ -45,11 +45,15 @@ pub enum InsertOutcome {
         current: bool,
         /// Whether the document now has conflicting live branches.
         conflicted: bool,
+        /// The live revision (the previous current one) this revision conflicts with: it does
+        /// not descend from it and both are leaves. Resolve with
+        /// [`Database::resolve_pair`].
+        conflict_with: Option<RevId>,
     },
 }
 
 /// The JSON kind of a value, for error messages.
-fn kind_name(value: &Value) -> &'static str {
+pub(super) fn kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -61,20 +65,20 @@ fn kind_name(value: &Value) -> &'static str {
 }
 
 /// One document's planned write.
-struct Plan {
-    expected: Option<Sequence>,
-    tree: RevTree,
-    put_bodies: Vec<(RevId, Vec<u8>)>,
-    drop_bodies: Vec<RevId>,
+pub(super) struct Plan {
+    pub(super) expected: Option<Sequence>,
+    pub(super) tree: RevTree,
+    pub(super) put_bodies: Vec<(RevId, Vec<u8>)>,
+    pub(super) drop_bodies: Vec<RevId>,
     /// The current body's size, when the plan knows it.
-    current_body_size: Option<u64>,
+    pub(super) current_body_size: Option<u64>,
     /// The record as read, if any.
-    old: Option<DocRecord>,
+    pub(super) old: Option<DocRecord>,
 }
 
 impl Plan {
     /// Takes note of the bodies a tree mutation released.
-    fn absorb(&mut self, change: crate::rev::Change) {
+    pub(super) fn absorb(&mut self, change: crate::rev::Change) {
         self.drop_bodies.extend(change.drop_bodies);
         self.drop_bodies.extend(change.removed);
     }
@@ -150,7 +154,7 @@ impl<S: Store> Database<S> {
             self.validate_body(body, encoded.len())?;
         }
         let tombstone_body = Value::empty_object().to_cbor();
-        self.commit_one(doc_id, |tree, plan| {
+        self.commit_edit(doc_id, |tree, plan| {
             let node = tree.get(winner).filter(|n| n.is_leaf() && !n.is_deleted());
             if node.is_none() {
                 return Err(DbError::NotALeaf {
@@ -201,8 +205,9 @@ impl<S: Store> Database<S> {
         'attempt: for _ in 0..MAX_ATTEMPTS {
             let mut plans: BTreeMap<&str, Plan> = BTreeMap::new();
             let mut order: Vec<&str> = Vec::new();
-            // Per revision: Err, AlreadyKnown (None), or the index into `order` and the revision.
-            let mut results: Vec<Result<Option<(usize, RevId)>, DbError>> =
+            // Per revision: Err, AlreadyKnown (None), or the index into `order`, the revision
+            // and the revision it conflicts with.
+            let mut results: Vec<Result<Option<(usize, RevId, Option<RevId>)>, DbError>> =
                 Vec::with_capacity(revisions.len());
             for rev in revisions {
                 let outcome = self.plan_remote(rev, &mut plans, &mut order);
@@ -216,12 +221,13 @@ impl<S: Store> Database<S> {
                         .map(|r| {
                             r.map(|slot| match slot {
                                 None => InsertOutcome::AlreadyKnown,
-                                Some((i, rev)) => {
+                                Some((i, rev, conflict_with)) => {
                                     let plan = &plans[order[i]];
                                     InsertOutcome::Inserted {
                                         sequence: sequences[i],
                                         current: plan.tree.current() == Some(&rev),
                                         conflicted: plan.tree.is_conflicted(),
+                                        conflict_with,
                                     }
                                 }
                             })
@@ -243,7 +249,7 @@ impl<S: Store> Database<S> {
         rev: &'a RemoteRevision,
         plans: &mut BTreeMap<&'a str, Plan>,
         order: &mut Vec<&'a str>,
-    ) -> Result<Option<(usize, RevId)>, DbError> {
+    ) -> Result<Option<(usize, RevId, Option<RevId>)>, DbError> {
         self.validate_doc_id(&rev.doc_id)?;
         if rev.body.len() > self.config.max_body_size {
             return Err(DbError::BodyTooLarge {
@@ -262,16 +268,18 @@ impl<S: Store> Database<S> {
         }
         let plan = plans.get_mut(rev.doc_id.as_str()).expect("inserted above");
         let mut tree = plan.tree.clone();
+        let previous = tree.current_node().filter(|n| !n.is_deleted()).map(|n| n.rev_id().clone());
         let change = tree.insert_with_history(&rev.history, rev.deleted)?;
         if !change.changed {
             return Ok(None);
         }
-        if !rev.allow_conflict && change.conflict_created {
-            return Err(DbError::Conflict {
-                current: plan.tree.current().cloned(),
-            });
-        }
         let new_rev = rev.history[0].clone();
+        // The new revision conflicts with the live current revision it does not descend from.
+        let conflict_with =
+            previous.filter(|p| *p != new_rev && tree.get(p).is_some_and(|n| n.is_leaf()));
+        if !rev.allow_conflict && (conflict_with.is_some() || change.conflict_created) {
+            return Err(DbError::Conflict { current: plan.tree.current().cloned() });
+        }
         let mut dropped = change.drop_bodies;
         dropped.extend(change.removed);
         if let Some(remote) = rev.remote {
@@ -293,7 +301,7 @@ impl<S: Store> Database<S> {
                 order.len() - 1
             }
         };
-        Ok(Some((index, new_rev)))
+        Ok(Some((index, new_rev, conflict_with)))
     }
 
     fn local_edit(
@@ -306,7 +314,7 @@ impl<S: Store> Database<S> {
     ) -> Result<RevId, DbError> {
         self.validate_doc_id(doc_id)?;
         let mut new_rev = None;
-        self.commit_one(doc_id, |tree, plan| {
+        self.commit_edit(doc_id, |tree, plan| {
             let current = tree.current().cloned();
             let current_deleted = tree.is_deleted();
             let parent = match (base, &current) {
@@ -331,7 +339,7 @@ impl<S: Store> Database<S> {
 
     /// Plans and commits a write to one document, re-planning if another writer got there
     /// first. `edit` returns whether there is anything to write.
-    fn commit_one(
+    pub(super) fn commit_edit(
         &mut self,
         doc_id: &str,
         mut edit: impl FnMut(&mut RevTree, &mut Plan) -> Result<bool, DbError>,
