@@ -184,6 +184,15 @@ impl Feed {
                 }
             }
         }
+        // A one-shot feed reads the local feed up to its end once; changes made later wait
+        // for the next replication (as LiteCore's one-shot replications do).
+        if self.reached_end && !self.continuous {
+            if !self.caught_up_announced && self.in_flight.is_empty() {
+                self.caught_up_announced = true;
+                return Ok(FeedStep::Announce(Vec::new()));
+            }
+            return Ok(FeedStep::Idle);
+        }
         // Then announcements, while the pipeline has room.
         let room = self.limits.batch * (self.limits.max_announcements_in_flight + 1);
         while self.in_flight.len() < self.limits.max_announcements_in_flight
