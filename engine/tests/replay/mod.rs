@@ -130,18 +130,17 @@ impl Replay {
                     MessageType::Reply | MessageType::Error => {
                         self.reply_flags.entry(header.number).or_insert(flags);
                     }
-                    MessageType::Request => {
+                    MessageType::Request
                         if self
                             .server_requests
                             .last()
-                            .is_none_or(|r| r.number != header.number)
-                        {
-                            self.server_requests.push(ServerRequest {
-                                number: header.number,
-                                flags,
-                                message: Message::new(),
-                            });
-                        }
+                            .is_none_or(|r| r.number != header.number) =>
+                    {
+                        self.server_requests.push(ServerRequest {
+                            number: header.number,
+                            flags,
+                            message: Message::new(),
+                        });
                     }
                     _ => {}
                 }
