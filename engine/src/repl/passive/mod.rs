@@ -429,7 +429,8 @@ impl PassiveSession {
         match self.sent.remove(&number) {
             Some(Sent::Changes) => {
                 let rows = feed.take_announced(number);
-                // An error answer: the peer wants none of them now; it will ask again.
+                // An error answer: the peer wants none of them now. They are dropped; its
+                // checkpoint does not pass them, so its next replication asks again.
                 let Ok(reply) = reply else { return Ok(()) };
                 let answers = cat::decode_change_answers(self.profile, &reply.body, rows.len())?;
                 for (row, answer) in rows.into_iter().zip(answers) {
