@@ -60,6 +60,9 @@ pub(crate) struct Feed {
     /// The last local sequence read from the changes feed.
     since: Sequence,
     continuous: bool,
+    /// A one-shot feed stops reading at the first end of the local feed (see
+    /// [`Feed::stopping_at_end`]).
+    stop_at_end: bool,
     active_only: bool,
     doc_ids: Option<BTreeSet<String>>,
     limits: FeedLimits,
@@ -87,6 +90,7 @@ impl Feed {
         Feed {
             since,
             continuous,
+            stop_at_end: false,
             active_only,
             doc_ids: doc_ids.map(|ids| ids.into_iter().collect()),
             limits,
@@ -98,6 +102,15 @@ impl Feed {
             rev_bytes_in_flight: 0,
             completed: Vec::new(),
         }
+    }
+
+    /// This feed, which, unless continuous, reads the local feed only up to its first end:
+    /// changes made later wait for the next replication, as with LiteCore's one-shot
+    /// replications. (The passive side serving a one-shot pull uses it; without it a feed
+    /// keeps reading whatever is written while it runs.)
+    pub(crate) fn stopping_at_end(mut self) -> Self {
+        self.stop_at_end = true;
+        self
     }
 
     /// A one-line description for diagnostics.
@@ -184,9 +197,8 @@ impl Feed {
                 }
             }
         }
-        // A one-shot feed reads the local feed up to its end once; changes made later wait
-        // for the next replication (as LiteCore's one-shot replications do).
-        if self.reached_end && !self.continuous {
+        // A one-shot feed stopping at the end reads the local feed up to its end once.
+        if self.stop_at_end && self.reached_end && !self.continuous {
             if !self.caught_up_announced && self.in_flight.is_empty() {
                 self.caught_up_announced = true;
                 return Ok(FeedStep::Announce(Vec::new()));

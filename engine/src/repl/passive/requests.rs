@@ -118,13 +118,10 @@ impl PassiveSession {
             max_rev_bytes_in_flight: self.config.max_rev_bytes_in_flight.max(1),
             max_history: self.config.max_history,
         };
-        self.feed = Some(Feed::new(
-            since,
-            req.continuous,
-            req.active_only,
-            req.doc_ids,
-            limits,
-        ));
+        self.feed = Some(
+            Feed::new(since, req.continuous, req.active_only, req.doc_ids, limits)
+                .stopping_at_end(),
+        );
         self.conn
             .send_reply(number, &Message::new())
             .map_err(Refusal::from_send)
