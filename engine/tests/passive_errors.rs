@@ -398,3 +398,41 @@ fn sub_changes_beyond_our_sequence_serves_the_whole_feed_once() {
     // One subscription per connection.
     assert_eq!(exchange(&mut r, &sub), Err(("HTTP".into(), 409)));
 }
+
+#[test]
+fn continuous_feeds_announce_live_changes_and_one_shot_feeds_do_not() {
+    for continuous in [false, true] {
+        let answers: replay::Answerer = Box::new(|msg: &Message| match msg.profile() {
+            Some(names::CHANGES) => Some(Message::new().with_body("[]")),
+            _ => Some(Message::new()),
+        });
+        let mut r = Replay::new(memory_db(), PassiveConfig::default(), answers);
+        let props: &[(&str, &str)] = if continuous {
+            &[("continuous", "true")]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            exchange(&mut r, &req(names::SUB_CHANGES, props, b"")),
+            Ok(Message::new())
+        );
+        assert_eq!(r.server_requests.len(), 1, "caught up at once");
+        seed(&mut r.db, &[("live", &[REV_1], false, json!({"v": 1}))]);
+        let now = r.now;
+        r.session.handle_database_changed(now, &mut r.db).unwrap();
+        r.settle();
+        let bodies: Vec<_> = r
+            .server_requests
+            .iter()
+            .map(|s| replay::json_of(&s.message.body))
+            .collect();
+        if continuous {
+            assert_eq!(
+                bodies,
+                [json!([]), json!([[1, "live", REV_1, 0, 4]]), json!([])]
+            );
+        } else {
+            assert_eq!(bodies, [json!([])], "a one-shot feed ended at its end");
+        }
+    }
+}

@@ -97,6 +97,35 @@ struct ConnReport {
     compared: usize,
 }
 
+/// Fires the insert timer after `revs` were sent. Until it fires, none of them may have been
+/// answered nor stored: a `rev` is answered only once durably stored.
+fn settle_revs(replay: &mut Replay, revs: &mut Vec<u64>) {
+    if !revs.is_empty() {
+        let stored = replay.db.last_sequence().expect("read");
+        for n in revs.iter() {
+            assert!(!replay.replies.contains_key(n), "rev {n} answered early");
+        }
+        assert!(
+            replay.session.poll_timeout().is_some(),
+            "insert timer armed"
+        );
+        replay.pump();
+        assert_eq!(
+            replay.db.last_sequence().expect("read"),
+            stored,
+            "not stored yet"
+        );
+    }
+    replay.settle();
+    for n in revs.iter() {
+        assert!(
+            replay.replies.contains_key(n),
+            "rev {n} answered once stored"
+        );
+    }
+    revs.clear();
+}
+
 /// Replays connection `conn` of `recording` into `replay`. `refused` lists request numbers that
 /// Ferry refuses where LiteCore accepted, with the expected (domain, code).
 fn replay_conn(
@@ -117,20 +146,9 @@ fn replay_conn(
     requests.sort_by_key(|m| m.number);
     for m in requests {
         if m.message.profile() != Some(names::REV) {
-            // LiteCore's client waited for the revisions it sent before this request? Keep
-            // order: they are stored (the insert timer fires) first. Until then, none of them
-            // may have been answered: a `rev` is answered only once durably stored.
-            if !unanswered_revs.is_empty() {
-                for n in &unanswered_revs {
-                    assert!(!replay.replies.contains_key(n), "rev {n} answered early");
-                }
-                assert!(
-                    replay.session.poll_timeout().is_some(),
-                    "insert timer armed"
-                );
-            }
-            replay.settle();
-            unanswered_revs.clear();
+            // Keep order: the revisions sent before this request are stored (the insert timer
+            // fires) first.
+            settle_revs(replay, &mut unanswered_revs);
         }
         let number = replay.send(&m.message, m.flags);
         assert_eq!(number, m.number, "conn {conn}: same request numbers");
@@ -140,7 +158,7 @@ fn replay_conn(
             unanswered_revs.push(number);
         }
     }
-    replay.settle();
+    settle_revs(replay, &mut unanswered_revs);
 
     // Ferry's replies against LiteCore's.
     let mut compared = 0;
