@@ -436,3 +436,41 @@ fn continuous_feeds_announce_live_changes_and_one_shot_feeds_do_not() {
         }
     }
 }
+
+#[test]
+fn served_history_respects_the_pullers_max_history() {
+    const REV_3: &str = "3-30b16fec190ce5b400a06d07d2e1976f41725a5d";
+    for (max, expected) in [
+        ("1", Some(REV_2.to_owned())),
+        ("20", Some(format!("{REV_2},{REV_1}"))),
+    ] {
+        let mut db = memory_db();
+        seed(
+            &mut db,
+            &[("d", &[REV_3, REV_2, REV_1], false, json!({"v": 3}))],
+        );
+        let answers: replay::Answerer = Box::new(move |msg: &Message| match msg.profile() {
+            Some(names::CHANGES) => Some(
+                Message::new()
+                    .with_property("maxHistory", max)
+                    .with_body("[[]]"),
+            ),
+            _ => Some(Message::new()),
+        });
+        let mut r = Replay::new(db, PassiveConfig::default(), answers);
+        assert_eq!(
+            exchange(&mut r, &req(names::SUB_CHANGES, &[], b"")),
+            Ok(Message::new())
+        );
+        let rev = r
+            .server_requests
+            .iter()
+            .find(|s| s.message.profile() == Some(names::REV))
+            .expect("the rev was sent");
+        assert_eq!(
+            rev.message.property("history").map(str::to_owned),
+            expected,
+            "{max}"
+        );
+    }
+}

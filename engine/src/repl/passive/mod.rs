@@ -121,6 +121,8 @@ pub struct PassiveSession {
     failed: Option<SessionError>,
     /// Requests awaiting replies: number → what they were.
     sent: BTreeMap<MessageNumber, Sent>,
+    /// The `maxHistory` the puller asked for in its answers to our `changes`.
+    peer_max_history: Option<usize>,
 }
 
 enum Sent {
@@ -157,6 +159,7 @@ impl PassiveSession {
             events: VecDeque::new(),
             failed: None,
             sent: BTreeMap::new(),
+            peer_max_history: None,
         }
     }
 
@@ -432,6 +435,12 @@ impl PassiveSession {
                 // An error answer: the peer wants none of them now. They are dropped; its
                 // checkpoint does not pass them, so its next replication asks again.
                 let Ok(reply) = reply else { return Ok(()) };
+                // A malformed `maxHistory` is ignored: our own limit applies.
+                if let Ok(props) = cat::AnswerProperties::from_message(&reply)
+                    && props.max_history.is_some()
+                {
+                    self.peer_max_history = props.max_history;
+                }
                 let answers = cat::decode_change_answers(self.profile, &reply.body, rows.len())?;
                 for (row, answer) in rows.into_iter().zip(answers) {
                     match answer {
@@ -498,6 +507,9 @@ impl PassiveSession {
                     self.sent.insert(number, Sent::Changes);
                 }
                 FeedStep::Rev(mut rev, seq) => {
+                    if let Some(max) = self.peer_max_history {
+                        rev.history.truncate(max);
+                    }
                     rev.body = self
                         .profile
                         .body_to_wire(&rev.body)
