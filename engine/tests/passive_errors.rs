@@ -474,3 +474,37 @@ fn served_history_respects_the_pullers_max_history() {
         );
     }
 }
+
+#[test]
+fn a_new_document_may_be_pushed_over_our_tombstone() {
+    const TOMB_2: &str = "2-8dad8e411db4297ff03b0d3178ffd3640b16118a";
+    const NEW_1: &str = "1-73ad809a692f18df86f9dc0d03edab93b63a7c48";
+    let mut db = memory_db();
+    seed(&mut db, &[("d", &[REV_1], false, json!({"v": 1}))]);
+    seed(&mut db, &[("d", &[TOMB_2, REV_1], true, json!({}))]);
+    let mut r = session(db, PassiveConfig::default());
+    let body = format!(r#"[["d","{NEW_1}","",8]]"#);
+    let answer = exchange(&mut r, &req(names::PROPOSE_CHANGES, &[], body.as_bytes())).unwrap();
+    assert_eq!(replay::json_of(&answer.body), json!([]), "accepted");
+    let rev = req(
+        names::REV,
+        &[("id", "d"), ("rev", NEW_1)],
+        b"{\"again\":true}",
+    );
+    assert_eq!(exchange(&mut r, &rev), Ok(Message::new()));
+    let (current_rev, deleted, body) = current(&r.db, "d").unwrap();
+    assert_eq!((current_rev.as_str(), deleted), (NEW_1, false));
+    assert_eq!(body, json!({"again": true}));
+}
+
+#[test]
+fn proposals_with_invalid_document_ids_are_refused_per_row() {
+    let mut r = session(memory_db(), PassiveConfig::default());
+    let long_id = "x".repeat(251);
+    let body = format!(
+        r#"[["ok","{REV_1}","",8],["{long_id}","{REV_1}","",8],["a\u0007","{REV_1}","",8]]"#
+    );
+    let answer = exchange(&mut r, &req(names::PROPOSE_CHANGES, &[], body.as_bytes())).unwrap();
+    assert_eq!(replay::json_of(&answer.body), json!([0, 400, 400]));
+    assert_nothing_stored(&r, "proposals");
+}

@@ -441,7 +441,11 @@ impl<S: Store> Database<S> {
         Ok(sequences)
     }
 
-    pub(super) fn validate_doc_id(&self, doc_id: &str) -> Result<(), DbError> {
+    /// Checks a document ID against this database's rules: not empty, at most
+    /// [`DatabaseConfig::max_doc_id_len`](super::DatabaseConfig::max_doc_id_len) bytes, no NUL
+    /// or control characters. Every write checks it; replication uses it to refuse proposals
+    /// early.
+    pub fn validate_doc_id(&self, doc_id: &str) -> Result<(), DbError> {
         let reason = if doc_id.is_empty() {
             Some("it is empty")
         } else if doc_id.len() > self.config.max_doc_id_len {

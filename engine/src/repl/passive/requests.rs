@@ -161,6 +161,11 @@ impl PassiveSession {
         let rows = cat::decode_proposed(self.profile, &msg.body)?;
         let mut answers = Vec::with_capacity(rows.len());
         for row in &rows {
+            if db.validate_doc_id(&row.doc_id).is_err() {
+                // Refused per document, before the pusher sends a body we would refuse.
+                answers.push(ProposalAnswer::Status(400));
+                continue;
+            }
             let check = db
                 .check_proposal(&row.doc_id, &row.rev, row.server_rev.as_ref())
                 .map_err(Refusal::from_db)?;
