@@ -508,3 +508,85 @@ fn proposals_with_invalid_document_ids_are_refused_per_row() {
     assert_eq!(replay::json_of(&answer.body), json!([0, 400, 400]));
     assert_nothing_stored(&r, "proposals");
 }
+
+mod arbitrary_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PROFILES: [&str; 10] = [
+        names::GET_CHECKPOINT,
+        names::SET_CHECKPOINT,
+        names::SUB_CHANGES,
+        names::CHANGES,
+        names::PROPOSE_CHANGES,
+        names::REV,
+        names::NO_REV,
+        names::GET_ATTACHMENT,
+        names::PROVE_ATTACHMENT,
+        "other",
+    ];
+    const KEYS: [&str; 12] = [
+        "client",
+        "rev",
+        "id",
+        "history",
+        "deleted",
+        "since",
+        "batch",
+        "continuous",
+        "deltaSrc",
+        "sequence",
+        "activeOnly",
+        "versioning",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[^\u{0}]{0,12}",
+            Just(REV_1.to_owned()),
+            Just(format!("{REV_2},{REV_1}")),
+            "[0-9]{1,3}-[0-9a-f]{2,6}",
+            "[0-9]{1,20}",
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            Just(b"{}".to_vec()),
+            Just(br#"{"v":1}"#.to_vec()),
+            Just(format!(r#"[["d","{REV_1}","",8]]"#).into_bytes()),
+            Just(format!(r#"[[1,"d","{REV_1}",0,8]]"#).into_bytes()),
+            "[\\[\\]{}\",:0-9a-z -]{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever a request holds, the session answers it (reply or error), keeps running,
+        /// and stores only what a valid `rev` brings.
+        #[test]
+        fn every_request_is_answered(
+            profile in 0..PROFILES.len(),
+            props in proptest::collection::vec((0..KEYS.len(), value()), 0..6),
+            body in body(),
+            read_only in any::<bool>(),
+        ) {
+            let mut config = PassiveConfig::default();
+            config.read_only = read_only;
+            let mut r = session(memory_db(), config);
+            let props: Vec<(&str, &str)> =
+                props.iter().map(|(k, v)| (KEYS[*k], v.as_str())).collect();
+            let profile = PROFILES[profile];
+            let n = r.send(&req(profile, &props, &body), 0);
+            r.settle();
+            prop_assert!(r.session.error().is_none());
+            prop_assert!(r.replies.contains_key(&n), "{} unanswered", profile);
+            let stored = r.db.last_sequence().unwrap();
+            if profile != names::REV || read_only || r.reply(n).is_err() {
+                prop_assert_eq!(stored, 0);
+            }
+        }
+    }
+}
