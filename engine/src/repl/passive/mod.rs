@@ -4,6 +4,13 @@
 //! pushes (proposed changes and revisions). It never stores a conflict: a pushed revision that
 //! would branch the document is refused with 409, and the active side resolves the conflict and
 //! pushes the merge.
+//!
+//! Every request is answered (unless sent no-reply): a pushed `rev` only once it is durably
+//! stored (received revisions share one store transaction, flushed when `insert_batch` are
+//! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
+//! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
+//! large, BLIP 404 unknown request type. A refused request changes nothing and never ends the
+//! session; only BLIP protocol errors and malformed replies to the session's own requests do.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
