@@ -10,7 +10,8 @@
 //! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
 //! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
 //! large, BLIP 404 unknown request type. A refused request changes nothing and never ends the
-//! session; only BLIP protocol errors and malformed replies to the session's own requests do.
+//! session; only BLIP protocol errors, malformed replies to the session's own requests and local
+//! database failures while serving the feed do.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
