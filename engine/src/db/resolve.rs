@@ -46,11 +46,16 @@ impl<S: Store> Database<S> {
                 (Some(doc.deleted), Some(doc.body))
             }
             PairOutcome::Keep(winner) => {
-                return Err(DbError::NotALeaf { doc_id: doc_id.to_owned(), rev: winner.clone() });
+                return Err(DbError::NotALeaf {
+                    doc_id: doc_id.to_owned(),
+                    rev: winner.clone(),
+                });
             }
             PairOutcome::Merge(body) => {
                 if body.as_object().is_none() {
-                    return Err(DbError::BodyNotAnObject { found: kind_name(body) });
+                    return Err(DbError::BodyNotAnObject {
+                        found: kind_name(body),
+                    });
                 }
                 (Some(false), Some(body.clone()))
             }
@@ -65,11 +70,17 @@ impl<S: Store> Database<S> {
                     if tree.get(rev).is_some() {
                         continue;
                     }
-                    return Err(DbError::NotALeaf { doc_id: doc_id.to_owned(), rev: rev.clone() });
+                    return Err(DbError::NotALeaf {
+                        doc_id: doc_id.to_owned(),
+                        rev: rev.clone(),
+                    });
                 }
             }
             let mut changed = false;
-            if tree.get(other).is_some_and(|n| n.is_leaf() && !n.is_deleted()) {
+            if tree
+                .get(other)
+                .is_some_and(|n| n.is_leaf() && !n.is_deleted())
+            {
                 let tomb = new_rev_id(Some(other), true, &Value::empty_object())?;
                 plan.absorb(tree.add_child(Some(other), tomb.clone(), true)?);
                 plan.put_bodies.push((tomb, tombstone_body.clone()));
@@ -91,8 +102,11 @@ impl<S: Store> Database<S> {
             }
             Ok(changed)
         })?;
-        let (_, tree) =
-            self.revision_tree(doc_id)?.ok_or_else(|| DbError::NotFound(doc_id.to_owned()))?;
-        tree.current().cloned().ok_or_else(|| DbError::NotFound(doc_id.to_owned()))
+        let (_, tree) = self
+            .revision_tree(doc_id)?
+            .ok_or_else(|| DbError::NotFound(doc_id.to_owned()))?;
+        tree.current()
+            .cloned()
+            .ok_or_else(|| DbError::NotFound(doc_id.to_owned()))
     }
 }

@@ -268,7 +268,10 @@ impl<S: Store> Database<S> {
         }
         let plan = plans.get_mut(rev.doc_id.as_str()).expect("inserted above");
         let mut tree = plan.tree.clone();
-        let previous = tree.current_node().filter(|n| !n.is_deleted()).map(|n| n.rev_id().clone());
+        let previous = tree
+            .current_node()
+            .filter(|n| !n.is_deleted())
+            .map(|n| n.rev_id().clone());
         let change = tree.insert_with_history(&rev.history, rev.deleted)?;
         if !change.changed {
             return Ok(None);
@@ -278,7 +281,9 @@ impl<S: Store> Database<S> {
         let conflict_with =
             previous.filter(|p| *p != new_rev && tree.get(p).is_some_and(|n| n.is_leaf()));
         if !rev.allow_conflict && (conflict_with.is_some() || change.conflict_created) {
-            return Err(DbError::Conflict { current: plan.tree.current().cloned() });
+            return Err(DbError::Conflict {
+                current: plan.tree.current().cloned(),
+            });
         }
         let mut dropped = change.drop_bodies;
         dropped.extend(change.removed);
@@ -449,7 +454,11 @@ impl<S: Store> Database<S> {
         Ok(sequences)
     }
 
-    pub(super) fn validate_doc_id(&self, doc_id: &str) -> Result<(), DbError> {
+    /// Checks a document ID against this database's rules: not empty, at most
+    /// [`DatabaseConfig::max_doc_id_len`](super::DatabaseConfig::max_doc_id_len) bytes, no NUL
+    /// or control characters. Every write checks it; replication uses it to refuse proposals
+    /// early.
+    pub fn validate_doc_id(&self, doc_id: &str) -> Result<(), DbError> {
         let reason = if doc_id.is_empty() {
             Some("it is empty")
         } else if doc_id.len() > self.config.max_doc_id_len {

@@ -63,6 +63,9 @@ pub(crate) struct Feed {
     /// Deletions at or below this sequence are skipped (`activeOnly`): they happened before
     /// the subscription, so the peer cannot have been sent their documents in this session.
     skip_deleted_through: Option<Sequence>,
+    /// A one-shot feed stops reading at the first end of the local feed (see
+    /// [`Feed::stopping_at_end`]).
+    stop_at_end: bool,
     doc_ids: Option<BTreeSet<String>>,
     limits: FeedLimits,
     /// Whether a document whose current revision the peer is known to have is skipped.
@@ -94,6 +97,7 @@ impl Feed {
             since,
             continuous,
             skip_deleted_through,
+            stop_at_end: false,
             doc_ids: doc_ids.map(|ids| ids.into_iter().collect()),
             limits,
             skip_known: true,
@@ -117,6 +121,15 @@ impl Feed {
     /// Announces `row` again in the next batch.
     pub(crate) fn retry(&mut self, row: FeedRow) {
         self.retry.push(row);
+    }
+
+    /// This feed, which, unless continuous, reads the local feed only up to its first end:
+    /// changes made later wait for the next replication, as with LiteCore's one-shot
+    /// replications. (The passive side serving a one-shot pull uses it; without it a feed
+    /// keeps reading whatever is written while it runs.)
+    pub(crate) fn stopping_at_end(mut self) -> Self {
+        self.stop_at_end = true;
+        self
     }
 
     /// A one-line description for diagnostics.
@@ -202,6 +215,14 @@ impl Feed {
                     return Ok(FeedStep::NoRev(norev));
                 }
             }
+        }
+        // A one-shot feed stopping at the end reads the local feed up to its end once.
+        if self.stop_at_end && self.reached_end && !self.continuous {
+            if !self.caught_up_announced && self.in_flight.is_empty() {
+                self.caught_up_announced = true;
+                return Ok(FeedStep::Announce(Vec::new()));
+            }
+            return Ok(FeedStep::Idle);
         }
         // Then announcements, while the pipeline has room.
         let room = self.limits.batch * (self.limits.max_announcements_in_flight + 1);

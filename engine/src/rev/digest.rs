@@ -18,7 +18,7 @@
 //!
 //! Consequences: the document ID is not hashed (the same edit of the same parent gives the same
 //! ID on any document and any peer), map key order never matters, and `1` and `1.0` give
-//! different IDs. See `docs/revision-ids.md`.
+//! different IDs. See `docs/PROTOCOL.md`, section "Revision IDs".
 
 use sha1::{Digest, Sha1};
 

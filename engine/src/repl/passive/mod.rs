@@ -4,6 +4,14 @@
 //! pushes (proposed changes and revisions). It never stores a conflict: a pushed revision that
 //! would branch the document is refused with 409, and the active side resolves the conflict and
 //! pushes the merge.
+//!
+//! Every request is answered (unless sent no-reply): a pushed `rev` only once it is durably
+//! stored (received revisions share one store transaction, flushed when `insert_batch` are
+//! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
+//! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
+//! large, BLIP 404 unknown request type. A refused request changes nothing and never ends the
+//! session; only BLIP protocol errors, malformed replies to the session's own requests and local
+//! database failures while serving the feed do.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -12,15 +20,14 @@ use crate::blip::{Connection, Event, Message, MessageNumber, SendOptions};
 use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
 use crate::store::Store;
 
-use super::catalogue::{
-    self as cat, ChangeAnswer, ChangeRow, GetCheckpoint, ProposalAnswer, RemoteSeq, RevMessage,
-    SetCheckpoint, SubChanges, names,
-};
-use super::feed::{Feed, FeedLimits, FeedStep};
-use super::{Profile, SessionError, checkpoint_rev, parse_checkpoint_rev};
-use crate::db::ProposalCheck;
+use super::catalogue::{self as cat, ChangeAnswer, ChangeRow, RemoteSeq, RevMessage, names};
+use super::feed::{Feed, FeedStep};
+use super::{Profile, SessionError};
 use crate::store::Sequence;
-use crate::value::Value;
+
+mod requests;
+
+use requests::Refusal;
 
 /// Settings of a [`PassiveSession`].
 #[derive(Debug, Clone)]
@@ -103,6 +110,8 @@ pub enum PassiveEvent {
 /// A revision received and waiting to be inserted with others in one transaction.
 struct PendingInsert {
     request: MessageNumber,
+    /// The peer sent the `rev` no-reply: store it, answer nothing.
+    no_reply: bool,
     revision: RemoteRevision,
 }
 
@@ -120,6 +129,8 @@ pub struct PassiveSession {
     failed: Option<SessionError>,
     /// Requests awaiting replies: number → what they were.
     sent: BTreeMap<MessageNumber, Sent>,
+    /// The `maxHistory` the puller asked for in its answers to our `changes`.
+    peer_max_history: Option<usize>,
 }
 
 enum Sent {
@@ -156,6 +167,7 @@ impl PassiveSession {
             events: VecDeque::new(),
             failed: None,
             sent: BTreeMap::new(),
+            peer_max_history: None,
         }
     }
 
@@ -323,9 +335,17 @@ impl PassiveSession {
                 }
                 Err(Refusal::read_only())
             }
-            names::REV => self.receive_rev(now, number, &msg),
-            // The pusher could not send a revision it proposed; nothing was stored for it.
-            names::NO_REV => Ok(()),
+            names::REV => self.receive_rev(now, number, &msg, no_reply),
+            // The pusher could not send a revision it proposed; nothing is stored for it. LiteCore
+            // sends it no-reply; a request that wants a reply gets an empty one.
+            names::NO_REV => match cat::NoRev::from_message(&msg) {
+                Err(e) => Err(e.into()),
+                Ok(_) if no_reply => Ok(()),
+                Ok(_) => self
+                    .conn
+                    .send_reply(number, &Message::new())
+                    .map_err(Refusal::from_send),
+            },
             names::GET_ATTACHMENT | names::PROVE_ATTACHMENT => Err(Refusal {
                 domain: "HTTP",
                 code: 404,
@@ -348,213 +368,6 @@ impl PassiveSession {
         }
     }
 
-    fn get_checkpoint<S: Store>(
-        &mut self,
-        number: MessageNumber,
-        msg: &Message,
-        db: &mut Database<S>,
-    ) -> Result<(), Refusal> {
-        let req = GetCheckpoint::from_message(msg)?;
-        match db.peer_checkpoint(&req.client).map_err(Refusal::from_db)? {
-            None => Err(Refusal {
-                domain: "HTTP",
-                code: 404,
-                message: "no checkpoint".into(),
-            }),
-            Some((stored, generation)) => {
-                let body = Value::from_cbor(&stored).map_err(|e| Refusal {
-                    domain: "HTTP",
-                    code: 500,
-                    message: format!("stored checkpoint is unreadable: {e}"),
-                })?;
-                let reply = Message::new()
-                    .with_property("rev", checkpoint_rev(generation))
-                    .with_body(self.profile.encode_value(&body));
-                self.conn
-                    .send_reply(number, &reply)
-                    .map_err(Refusal::from_send)
-            }
-        }
-    }
-
-    fn set_checkpoint<S: Store>(
-        &mut self,
-        number: MessageNumber,
-        msg: &Message,
-        db: &mut Database<S>,
-    ) -> Result<(), Refusal> {
-        // Validate the shape, but keep the body as the peer wrote it (unknown keys included).
-        let req = SetCheckpoint::from_message(msg, self.profile)?;
-        let body = self
-            .profile
-            .decode_value(&msg.body)
-            .map_err(cat::CatalogueError::from_value)?;
-        let expected = match req.rev.as_deref() {
-            None => None,
-            Some(text) => Some(parse_checkpoint_rev(text).ok_or_else(|| Refusal {
-                domain: "HTTP",
-                code: 400,
-                message: format!("bad checkpoint rev {text:?}"),
-            })?),
-        };
-        let generation = db
-            .set_peer_checkpoint(&req.client, expected, &body.to_cbor())
-            .map_err(Refusal::from_db)?;
-        self.events
-            .push_back(PassiveEvent::CheckpointSaved { client: req.client });
-        let reply = Message::new().with_property("rev", checkpoint_rev(generation));
-        self.conn
-            .send_reply(number, &reply)
-            .map_err(Refusal::from_send)
-    }
-
-    fn sub_changes<S: Store>(
-        &mut self,
-        number: MessageNumber,
-        msg: &Message,
-        db: &Database<S>,
-    ) -> Result<(), Refusal> {
-        let req = SubChanges::from_message(msg, self.profile)?;
-        let skip_deleted = match req.active_only {
-            true => Some(db.last_sequence().map_err(Refusal::from_db)?),
-            false => None,
-        };
-        let since = match &req.since {
-            None => 0,
-            Some(seq) => seq.as_number().ok_or_else(|| Refusal {
-                domain: "HTTP",
-                code: 400,
-                message: format!(
-                    "since {:?} is not a sequence of this database",
-                    seq.as_str()
-                ),
-            })?,
-        };
-        let limits = FeedLimits {
-            batch: req
-                .batch
-                .unwrap_or(self.config.changes_batch)
-                .clamp(1, self.config.changes_batch.max(1)),
-            max_announcements_in_flight: self.config.max_changes_in_flight.max(1),
-            max_revs_in_flight: self.config.max_revs_in_flight.max(1),
-            max_rev_bytes_in_flight: self.config.max_rev_bytes_in_flight.max(1),
-            max_history: self.config.max_history,
-        };
-        self.feed = Some(Feed::new(
-            since,
-            req.continuous,
-            skip_deleted,
-            req.doc_ids,
-            limits,
-        ));
-        self.conn
-            .send_reply(number, &Message::new())
-            .map_err(Refusal::from_send)
-    }
-
-    fn answer_changes<S: Store>(
-        &mut self,
-        number: MessageNumber,
-        msg: &Message,
-        db: &mut Database<S>,
-    ) -> Result<(), Refusal> {
-        let rows = cat::decode_changes(self.profile, &msg.body)?;
-        let mut answers = Vec::with_capacity(rows.len());
-        for row in &rows {
-            answers.push(
-                match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history) {
-                    Ok(None) => ChangeAnswer::Skip,
-                    Ok(Some(known)) => ChangeAnswer::Send { known },
-                    Err(e) => return Err(Refusal::from_db(e)),
-                },
-            );
-        }
-        let reply = self
-            .replication_reply()
-            .with_body(cat::encode_change_answers(self.profile, &answers));
-        self.conn
-            .send_reply(number, &reply)
-            .map_err(Refusal::from_send)
-    }
-
-    fn answer_proposals<S: Store>(
-        &mut self,
-        number: MessageNumber,
-        msg: &Message,
-        db: &mut Database<S>,
-    ) -> Result<(), Refusal> {
-        let rows = cat::decode_proposed(self.profile, &msg.body)?;
-        let mut answers = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let check = db
-                .check_proposal(&row.doc_id, &row.rev, row.server_rev.as_ref())
-                .map_err(Refusal::from_db)?;
-            answers.push(match check {
-                ProposalCheck::Accept => ProposalAnswer::Send,
-                ProposalCheck::AlreadyHave => ProposalAnswer::AlreadyHave,
-                ProposalCheck::Conflict { current } => ProposalAnswer::Conflict {
-                    current: Some(current),
-                },
-            });
-        }
-        let reply = self
-            .replication_reply()
-            .with_body(cat::encode_proposal_answers(self.profile, &answers));
-        self.conn
-            .send_reply(number, &reply)
-            .map_err(Refusal::from_send)
-    }
-
-    /// The properties LiteCore puts on `changes` / `proposeChanges` replies.
-    fn replication_reply(&self) -> Message {
-        Message::new().with_property("maxHistory", self.config.max_history.to_string())
-    }
-
-    fn receive_rev(
-        &mut self,
-        now: Instant,
-        number: MessageNumber,
-        msg: &Message,
-    ) -> Result<(), Refusal> {
-        let rev = RevMessage::from_message(msg)?;
-        if rev.delta_src.is_some() {
-            return Err(Refusal {
-                domain: "HTTP",
-                code: 400,
-                message: "delta sync was not negotiated on this connection".into(),
-            });
-        }
-        let body = if rev.deleted && rev.body.is_empty() {
-            Value::empty_object().to_cbor()
-        } else {
-            self.profile
-                .body_from_wire(&rev.body)
-                .map_err(|e| Refusal {
-                    domain: "HTTP",
-                    code: 400,
-                    message: format!("bad body for {:?}: {e}", rev.doc_id),
-                })?
-        };
-        let mut history = Vec::with_capacity(rev.history.len() + 1);
-        history.push(rev.rev);
-        history.extend(rev.history);
-        self.pending_inserts.push(PendingInsert {
-            request: number,
-            revision: RemoteRevision {
-                doc_id: rev.doc_id,
-                history,
-                deleted: rev.deleted,
-                body,
-                allow_conflict: false,
-                remote: self.config.remote_id,
-            },
-        });
-        if self.insert_deadline.is_none() {
-            self.insert_deadline = Some(now + self.config.insert_delay);
-        }
-        Ok(())
-    }
-
     /// Inserts every received revision in one transaction, then replies to each `rev`.
     fn flush_inserts<S: Store>(
         &mut self,
@@ -573,7 +386,7 @@ impl PassiveSession {
                 // The whole transaction failed (disk full, I/O error): refuse every revision so
                 // the peer retries them later; nothing was stored.
                 let refusal = Refusal::from_db(e);
-                for p in &pending {
+                for p in pending.iter().filter(|p| !p.no_reply) {
                     self.conn.send_error(
                         p.request,
                         refusal.domain,
@@ -589,18 +402,22 @@ impl PassiveSession {
             let rev = p.revision.history[0].clone();
             match result {
                 Ok(InsertOutcome::AlreadyKnown | InsertOutcome::Inserted { .. }) => {
-                    self.conn.send_reply(p.request, &Message::new())?;
+                    if !p.no_reply {
+                        self.conn.send_reply(p.request, &Message::new())?;
+                    }
                     self.events
                         .push_back(PassiveEvent::DocumentReceived { doc_id, rev });
                 }
                 Err(e) => {
                     let refusal = Refusal::from_db(e);
-                    self.conn.send_error(
-                        p.request,
-                        refusal.domain,
-                        refusal.code,
-                        &refusal.message,
-                    )?;
+                    if !p.no_reply {
+                        self.conn.send_error(
+                            p.request,
+                            refusal.domain,
+                            refusal.code,
+                            &refusal.message,
+                        )?;
+                    }
                     self.events.push_back(PassiveEvent::DocumentRejected {
                         doc_id,
                         rev,
@@ -623,8 +440,15 @@ impl PassiveSession {
         match self.sent.remove(&number) {
             Some(Sent::Changes) => {
                 let rows = feed.take_announced(number);
-                // An error answer: the peer wants none of them now; it will ask again.
+                // An error answer: the peer wants none of them now. They are dropped; its
+                // checkpoint does not pass them, so its next replication asks again.
                 let Ok(reply) = reply else { return Ok(()) };
+                // A malformed `maxHistory` is ignored: our own limit applies.
+                if let Ok(props) = cat::AnswerProperties::from_message(&reply)
+                    && props.max_history.is_some()
+                {
+                    self.peer_max_history = props.max_history;
+                }
                 let answers = cat::decode_change_answers(self.profile, &reply.body, rows.len())?;
                 for (row, answer) in rows.into_iter().zip(answers) {
                     match answer {
@@ -661,8 +485,7 @@ impl PassiveSession {
                 FeedStep::Idle => return Ok(()),
                 FeedStep::Announce(rows) if rows.is_empty() => {
                     // Caught up: an empty, no-reply `changes`, as LiteCore sends it.
-                    let msg = Message::request(names::CHANGES)
-                        .with_body(self.profile.encode_value(&Value::Array(Vec::new())));
+                    let msg = cat::changes_message(self.profile, &[]);
                     let options = SendOptions {
                         urgent: true,
                         compressed: false,
@@ -681,8 +504,7 @@ impl PassiveSession {
                             body_size: r.body_size,
                         })
                         .collect();
-                    let msg = Message::request(names::CHANGES)
-                        .with_body(cat::encode_changes(self.profile, &wire));
+                    let msg = cat::changes_message(self.profile, &wire);
                     let options = SendOptions {
                         urgent: true,
                         compressed: true,
@@ -693,6 +515,9 @@ impl PassiveSession {
                     self.sent.insert(number, Sent::Changes);
                 }
                 FeedStep::Rev(mut rev, seq) => {
+                    if let Some(max) = self.peer_max_history {
+                        rev.history.truncate(max);
+                    }
                     rev.body = self
                         .profile
                         .body_to_wire(&rev.body)
@@ -741,60 +566,4 @@ pub struct PassiveDiagnostics {
     pub feed: Option<String>,
     /// Bytes queued for sending.
     pub buffered_outgoing: usize,
-}
-
-/// An error answer to one request.
-struct Refusal {
-    domain: &'static str,
-    code: i64,
-    message: String,
-}
-
-impl Refusal {
-    fn read_only() -> Self {
-        Refusal {
-            domain: "HTTP",
-            code: 403,
-            message: "the listener is read-only: pushes are refused".into(),
-        }
-    }
-
-    fn from_db(e: DbError) -> Self {
-        let code = match &e {
-            DbError::Conflict { .. } => 409,
-            DbError::InvalidDocId { .. }
-            | DbError::BodyNotAnObject { .. }
-            | DbError::ReservedProperty(_)
-            | DbError::RevTree(_)
-            | DbError::Value(_) => 400,
-            DbError::BodyTooLarge { .. } => 413,
-            DbError::NotFound(_) => 404,
-            DbError::Store(crate::store::StoreError::CheckpointConflict { .. }) => 409,
-            DbError::Store(s) if s.is_transient() => 503,
-            _ => 500,
-        };
-        Refusal {
-            domain: "HTTP",
-            code,
-            message: e.to_string(),
-        }
-    }
-
-    fn from_send(e: crate::blip::SendError) -> Self {
-        Refusal {
-            domain: "BLIP",
-            code: 500,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<cat::CatalogueError> for Refusal {
-    fn from(e: cat::CatalogueError) -> Self {
-        Refusal {
-            domain: "HTTP",
-            code: 400,
-            message: e.to_string(),
-        }
-    }
 }

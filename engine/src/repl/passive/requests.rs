@@ -1,0 +1,309 @@
+//! The passive session's answers to the peer's requests.
+
+use std::time::Instant;
+
+use crate::blip::{Message, MessageNumber};
+use crate::db::{Database, DbError, ProposalCheck, RemoteRevision};
+use crate::store::Store;
+use crate::value::Value;
+
+use super::super::catalogue::{
+    self as cat, AnswerProperties, ChangeAnswer, GetCheckpoint, ProposalAnswer, RevMessage,
+    SetCheckpoint, SubChanges,
+};
+use super::super::feed::{Feed, FeedLimits};
+use super::super::{checkpoint_rev, parse_checkpoint_rev};
+use super::{PassiveEvent, PassiveSession, PendingInsert};
+
+impl PassiveSession {
+    pub(super) fn get_checkpoint<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let req = GetCheckpoint::from_message(msg)?;
+        match db.peer_checkpoint(&req.client).map_err(Refusal::from_db)? {
+            None => Err(Refusal {
+                domain: "HTTP",
+                code: 404,
+                message: "no checkpoint".into(),
+            }),
+            Some((stored, generation)) => {
+                let body = Value::from_cbor(&stored).map_err(|e| Refusal {
+                    domain: "HTTP",
+                    code: 500,
+                    message: format!("stored checkpoint is unreadable: {e}"),
+                })?;
+                let reply = Message::new()
+                    .with_property("rev", checkpoint_rev(generation))
+                    .with_body(self.profile.encode_value(&body));
+                self.conn
+                    .send_reply(number, &reply)
+                    .map_err(Refusal::from_send)
+            }
+        }
+    }
+
+    pub(super) fn set_checkpoint<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        // Validate the shape, but keep the body as the peer wrote it (unknown keys included).
+        let req = SetCheckpoint::from_message(msg, self.profile)?;
+        let body = self
+            .profile
+            .decode_value(&msg.body)
+            .map_err(cat::CatalogueError::from_value)?;
+        let expected = match req.rev.as_deref() {
+            None => None,
+            Some(text) => Some(parse_checkpoint_rev(text).ok_or_else(|| Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: format!("bad checkpoint rev {text:?}"),
+            })?),
+        };
+        let generation = db
+            .set_peer_checkpoint(&req.client, expected, &body.to_cbor())
+            .map_err(Refusal::from_db)?;
+        self.events
+            .push_back(PassiveEvent::CheckpointSaved { client: req.client });
+        let reply = Message::new().with_property("rev", checkpoint_rev(generation));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    pub(super) fn sub_changes<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &Database<S>,
+    ) -> Result<(), Refusal> {
+        let req = SubChanges::from_message(msg, self.profile)?;
+        if self.feed.is_some() {
+            // One feed per connection: a second subscription would orphan the answers the
+            // peer owes to the first one.
+            return Err(Refusal {
+                domain: "HTTP",
+                code: 409,
+                message: "subChanges was already received on this connection".into(),
+            });
+        }
+        let last = db.last_sequence().map_err(Refusal::from_db)?;
+        let since = match &req.since {
+            None => 0,
+            // Beyond our last sequence: the checkpoint was not made against this database's
+            // history (it was replaced or restored). Serve the whole feed: the peer answers
+            // `0` to what it has, and nothing is skipped.
+            Some(seq) if seq.as_number().is_some_and(|n| n > last) => 0,
+            Some(seq) => seq.as_number().ok_or_else(|| Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: format!(
+                    "since {:?} is not a sequence of this database",
+                    seq.as_str()
+                ),
+            })?,
+        };
+        let limits = FeedLimits {
+            batch: req
+                .batch
+                .unwrap_or(self.config.changes_batch)
+                .clamp(1, self.config.changes_batch.max(1)),
+            max_announcements_in_flight: self.config.max_changes_in_flight.max(1),
+            max_revs_in_flight: self.config.max_revs_in_flight.max(1),
+            max_rev_bytes_in_flight: self.config.max_rev_bytes_in_flight.max(1),
+            max_history: self.config.max_history,
+        };
+        self.feed = Some(
+            Feed::new(
+                since,
+                req.continuous,
+                req.active_only.then_some(last),
+                req.doc_ids,
+                limits,
+            )
+            .stopping_at_end(),
+        );
+        self.conn
+            .send_reply(number, &Message::new())
+            .map_err(Refusal::from_send)
+    }
+
+    pub(super) fn answer_changes<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let rows = cat::decode_changes(self.profile, &msg.body)?;
+        let mut answers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            answers.push(
+                match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history) {
+                    Ok(None) => ChangeAnswer::Skip,
+                    Ok(Some(known)) => ChangeAnswer::Send { known },
+                    Err(e) => return Err(Refusal::from_db(e)),
+                },
+            );
+        }
+        let reply = self
+            .replication_reply()
+            .with_body(cat::encode_change_answers(self.profile, &answers));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    pub(super) fn answer_proposals<S: Store>(
+        &mut self,
+        number: MessageNumber,
+        msg: &Message,
+        db: &mut Database<S>,
+    ) -> Result<(), Refusal> {
+        let rows = cat::decode_proposed(self.profile, &msg.body)?;
+        let mut answers = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if db.validate_doc_id(&row.doc_id).is_err() {
+                // Refused per document, before the pusher sends a body we would refuse.
+                answers.push(ProposalAnswer::Status(400));
+                continue;
+            }
+            let check = db
+                .check_proposal(&row.doc_id, &row.rev, row.server_rev.as_ref())
+                .map_err(Refusal::from_db)?;
+            answers.push(match check {
+                ProposalCheck::Accept => ProposalAnswer::Send,
+                ProposalCheck::AlreadyHave => ProposalAnswer::AlreadyHave,
+                ProposalCheck::Conflict { current } => ProposalAnswer::Conflict {
+                    current: Some(current),
+                },
+            });
+        }
+        let reply = self
+            .replication_reply()
+            .with_body(cat::encode_proposal_answers(self.profile, &answers));
+        self.conn
+            .send_reply(number, &reply)
+            .map_err(Refusal::from_send)
+    }
+
+    /// The properties LiteCore puts on `changes` / `proposeChanges` replies.
+    ///
+    /// Ferry writes only `maxHistory`: it does not advertise `blobs` (no blob transfer yet) nor
+    /// `deltas` (it neither applies nor sends deltas yet), so peers send full bodies.
+    pub(super) fn replication_reply(&self) -> Message {
+        AnswerProperties {
+            max_history: Some(self.config.max_history),
+            blobs: false,
+            deltas: false,
+        }
+        .apply(Message::new())
+    }
+
+    pub(super) fn receive_rev(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        msg: &Message,
+        no_reply: bool,
+    ) -> Result<(), Refusal> {
+        let rev = RevMessage::from_message(msg)?;
+        if rev.delta_src.is_some() {
+            return Err(Refusal {
+                domain: "HTTP",
+                code: 400,
+                message: "delta sync was not negotiated on this connection".into(),
+            });
+        }
+        let body = if rev.deleted && rev.body.is_empty() {
+            Value::empty_object().to_cbor()
+        } else {
+            self.profile
+                .body_from_wire(&rev.body)
+                .map_err(|e| Refusal {
+                    domain: "HTTP",
+                    code: 400,
+                    message: format!("bad body for {:?}: {e}", rev.doc_id),
+                })?
+        };
+        let mut history = Vec::with_capacity(rev.history.len() + 1);
+        history.push(rev.rev);
+        history.extend(rev.history);
+        self.pending_inserts.push(PendingInsert {
+            request: number,
+            no_reply,
+            revision: RemoteRevision {
+                doc_id: rev.doc_id,
+                history,
+                deleted: rev.deleted,
+                body,
+                allow_conflict: false,
+                remote: self.config.remote_id,
+            },
+        });
+        if self.insert_deadline.is_none() {
+            self.insert_deadline = Some(now + self.config.insert_delay);
+        }
+        Ok(())
+    }
+}
+
+/// An error answer to one request.
+pub(super) struct Refusal {
+    pub(super) domain: &'static str,
+    pub(super) code: i64,
+    pub(super) message: String,
+}
+
+impl Refusal {
+    pub(super) fn read_only() -> Self {
+        Refusal {
+            domain: "HTTP",
+            code: 403,
+            message: "the listener is read-only: pushes are refused".into(),
+        }
+    }
+
+    pub(super) fn from_db(e: DbError) -> Self {
+        let code = match &e {
+            DbError::Conflict { .. } => 409,
+            DbError::InvalidDocId { .. }
+            | DbError::BodyNotAnObject { .. }
+            | DbError::ReservedProperty(_)
+            | DbError::RevTree(_)
+            | DbError::Value(_) => 400,
+            DbError::BodyTooLarge { .. } => 413,
+            DbError::NotFound(_) => 404,
+            DbError::Store(crate::store::StoreError::CheckpointConflict { .. }) => 409,
+            DbError::Store(s) if s.is_transient() => 503,
+            _ => 500,
+        };
+        Refusal {
+            domain: "HTTP",
+            code,
+            message: e.to_string(),
+        }
+    }
+
+    pub(super) fn from_send(e: crate::blip::SendError) -> Self {
+        Refusal {
+            domain: "BLIP",
+            code: 500,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<cat::CatalogueError> for Refusal {
+    fn from(e: cat::CatalogueError) -> Self {
+        Refusal {
+            domain: "HTTP",
+            code: 400,
+            message: e.to_string(),
+        }
+    }
+}
