@@ -64,6 +64,10 @@ pub(super) fn kind_name(value: &Value) -> &'static str {
     }
 }
 
+/// A planned remote revision: its document's index in the batch, the revision, and the
+/// revision it conflicts with.
+type Planned = (usize, RevId, Option<RevId>);
+
 /// One document's planned write.
 pub(super) struct Plan {
     pub(super) expected: Option<Sequence>,
@@ -207,7 +211,7 @@ impl<S: Store> Database<S> {
             let mut order: Vec<&str> = Vec::new();
             // Per revision: Err, AlreadyKnown (None), or the index into `order`, the revision
             // and the revision it conflicts with.
-            let mut results: Vec<Result<Option<(usize, RevId, Option<RevId>)>, DbError>> =
+            let mut results: Vec<Result<Option<Planned>, DbError>> =
                 Vec::with_capacity(revisions.len());
             for rev in revisions {
                 let outcome = self.plan_remote(rev, &mut plans, &mut order);
@@ -249,7 +253,7 @@ impl<S: Store> Database<S> {
         rev: &'a RemoteRevision,
         plans: &mut BTreeMap<&'a str, Plan>,
         order: &mut Vec<&'a str>,
-    ) -> Result<Option<(usize, RevId, Option<RevId>)>, DbError> {
+    ) -> Result<Option<Planned>, DbError> {
         self.validate_doc_id(&rev.doc_id)?;
         if rev.body.len() > self.config.max_body_size {
             return Err(DbError::BodyTooLarge {
