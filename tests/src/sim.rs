@@ -2,13 +2,17 @@
 //!
 //! N peers, each with a memory database, wired in a star (every peer replicates with peer 0) or
 //! a mesh (every pair of peers), with continuous push-and-pull replicators on every edge. A seeded
-//! RNG chooses application writes (creates, updates and deletions — each document is edited only
-//! by the peer that created it, so no conflicts arise), disconnects and reconnects, and the order
-//! in which frames cross the links. After the random phase every link is reconnected and the
-//! system runs until quiescent within a step bound. Then:
+//! RNG chooses application writes (creates, updates and deletions, and — with
+//! [`SimConfig::concurrent_edits`] — edits of the same documents on several peers, which
+//! conflict), disconnects, reconnects, crash-restarts of a peer (its database kept, every session
+//! lost), network partitions, and the order in which frames cross the links. After the random
+//! phase every link is reconnected and the system runs until quiescent within a step bound. Then:
 //!
 //! - every peer holds the same documents at the same current revisions with the same bodies;
-//! - no acknowledged write is lost: every document is at its creator's latest revision everywhere;
+//! - no acknowledged write is lost: without conflicts, every document is at its creator's latest
+//!   revision everywhere; with conflicts, every revision ever written is in every peer's tree
+//!   (a resolution may supersede it, never erase it);
+//! - no revision is created after quiescence (no ping-pong of conflict resolutions);
 //! - every replicator is idle with empty windows (none stuck busy).
 //!
 //! A failing run reports its seed; [`run`] with the same seed replays it exactly.
@@ -47,6 +51,8 @@ pub struct SimConfig {
     pub operations: usize,
     /// Step bound of the final run to quiescence.
     pub max_final_steps: usize,
+    /// Whether peers edit documents other peers created (concurrent edits: conflicts).
+    pub concurrent_edits: bool,
 }
 
 impl SimConfig {
@@ -62,6 +68,7 @@ impl SimConfig {
             },
             operations: 150 + rng.below(250) as usize,
             max_final_steps: 500_000,
+            concurrent_edits: false,
         }
     }
 }
@@ -71,8 +78,10 @@ impl SimConfig {
 pub struct SimReport {
     /// Application writes made.
     pub writes: usize,
-    /// Disconnects injected.
+    /// Disconnects injected (crash-restarts and partitions included).
     pub disconnects: usize,
+    /// Conflicts resolved by replicators.
+    pub conflicts_resolved: usize,
     /// Frames delivered.
     pub frames: u64,
     /// Documents at the end (on every peer).
@@ -93,6 +102,9 @@ struct Sim {
     edges: Vec<Edge>,
     /// The latest revision of each document, as its creator wrote it.
     latest: BTreeMap<String, RevId>,
+    /// Every revision written by an application, with its document and the peer that wrote it.
+    written: Vec<(String, RevId, usize)>,
+    concurrent: bool,
     /// Documents each peer created (it alone edits them).
     own: Vec<Vec<String>>,
     /// The last sequence of each database that its sessions were told about.
@@ -161,6 +173,8 @@ impl Sim {
             dbs,
             edges,
             latest: BTreeMap::new(),
+            written: Vec::new(),
+            concurrent: config.concurrent_edits,
             report: SimReport::default(),
         }
     }
@@ -208,8 +222,10 @@ impl Sim {
         for _ in 0..config.operations {
             match self.rng.below(100) {
                 0..=29 => self.write(),
-                30..=33 => self.disconnect(),
-                34..=39 => self.reconnect(),
+                30..=32 => self.disconnect(),
+                33 => self.crash_restart(),
+                34 => self.partition(),
+                35..=39 => self.reconnect(),
                 _ => {
                     for _ in 0..1 + self.rng.below(20) {
                         self.step(true);
@@ -243,8 +259,71 @@ impl Sim {
         self.check()
     }
 
-    /// An application write on a random peer: create, update or delete one of its documents.
+    /// An application write on a random peer.
     fn write(&mut self) {
+        if self.concurrent {
+            self.write_any();
+        } else {
+            self.write_own();
+        }
+    }
+
+    /// Creates a document, or updates or deletes any document this peer has (concurrent edits
+    /// of one document on several peers conflict).
+    fn write_any(&mut self) {
+        let peer = self.rng.below(self.dbs.len() as u64) as usize;
+        let n = self.rng.below(1_000);
+        let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        let known: Vec<String> = self.latest.keys().cloned().collect();
+        let id = if known.is_empty() || self.rng.chance(30) {
+            let id = format!("p{peer}-{}", self.own[peer].len());
+            self.own[peer].push(id.clone());
+            id
+        } else {
+            self.rng.pick(&known).clone()
+        };
+        let db = &mut self.dbs[peer];
+        let current = db
+            .revision_tree(&id)
+            .expect("read")
+            .and_then(|(r, t)| (!r.flags.deleted).then(|| t.current().cloned()).flatten());
+        let result = match current {
+            Some(base) if self.rng.chance(20) => db.delete(&id, &base),
+            Some(base) => db.put(&id, &body, Some(&base)),
+            None => db.put(&id, &body, None),
+        };
+        let rev = result.expect("an edit on top of the local current revision never conflicts");
+        self.latest.insert(id.clone(), rev.clone());
+        self.written.push((id, rev, peer));
+        self.report.writes += 1;
+    }
+
+    /// A crash-restart of a peer: every session it was part of is lost; its database is kept.
+    fn crash_restart(&mut self) {
+        let peer = self.rng.below(self.dbs.len() as u64) as usize;
+        let now = self.clock.now();
+        for e in &mut self.edges {
+            if (e.active == peer || e.passive == peer) && e.link.is_connected() {
+                e.link.disconnect(now);
+                self.report.disconnects += 1;
+            }
+        }
+    }
+
+    /// A network partition: every link across a random cut goes down.
+    fn partition(&mut self) {
+        let cut: Vec<bool> = (0..self.dbs.len()).map(|_| self.rng.chance(50)).collect();
+        let now = self.clock.now();
+        for e in &mut self.edges {
+            if cut[e.active] != cut[e.passive] && e.link.is_connected() {
+                e.link.disconnect(now);
+                self.report.disconnects += 1;
+            }
+        }
+    }
+
+    /// Creates, updates or deletes one of this peer's own documents (no conflicts).
+    fn write_own(&mut self) {
         let peer = self.rng.below(self.dbs.len() as u64) as usize;
         let n = self.rng.below(1_000);
         let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
@@ -271,7 +350,8 @@ impl Sim {
             }
         };
         let (id, rev) = result.expect("a creator's own edit never conflicts");
-        self.latest.insert(id, rev);
+        self.latest.insert(id.clone(), rev.clone());
+        self.written.push((id, rev, peer));
         self.report.writes += 1;
     }
 
@@ -375,20 +455,105 @@ impl Sim {
             let other = snapshot(db);
             let diff = differences(&first, &other, 10);
             if !diff.is_empty() {
-                return Err(format!("peer 0 and peer {i} differ:\n{}", diff.join("\n")));
+                let doc = diff[0].split(':').next().unwrap_or_default().to_owned();
+                let events: Vec<String> = self
+                    .edges
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(n, e)| {
+                        let doc = doc.clone();
+                        e.link
+                            .active_events
+                            .iter()
+                            .filter(move |ev| format!("{ev:?}").contains(&format!("{doc:?}")))
+                            .map(move |ev| {
+                                format!("edge {n} ({}->{}): {ev:?}", e.active, e.passive)
+                            })
+                    })
+                    .collect();
+                return Err(format!(
+                    "peer 0 and peer {i} differ:\n{}\npeer 0: {}\npeer {i}: {}\nevents:\n{}",
+                    diff.join("\n"),
+                    describe_tree(&self.dbs[0], &doc),
+                    describe_tree(db, &doc),
+                    events.join("\n")
+                ));
             }
         }
-        for (id, rev) in &self.latest {
-            match first.get(id) {
-                Some((current, _, _)) if current == rev => {}
-                other => {
-                    return Err(format!(
-                        "acknowledged write lost: {id} should be at {rev}, is {:?}",
-                        other.map(|o| &o.0)
-                    ));
+        if !self.concurrent {
+            for (id, rev) in &self.latest {
+                match first.get(id) {
+                    Some((current, _, _)) if current == rev => {}
+                    other => {
+                        return Err(format!(
+                            "acknowledged write lost: {id} should be at {rev}, is {:?}",
+                            other.map(|o| &o.0)
+                        ));
+                    }
                 }
             }
         }
+        for (peer, db) in self.dbs.iter().enumerate() {
+            for (id, rev, origin) in &self.written {
+                let known = db.revision_tree(id).map_err(|e| e.to_string())?;
+                if known.is_some_and(|(_, tree)| tree.contains(rev)) {
+                    continue;
+                }
+                // Only a write that lost a conflict may stay behind: on its own peer it is kept,
+                // and is not an ancestor of the resolved current revision.
+                let origin_db = &self.dbs[*origin];
+                let (_, tree) = origin_db
+                    .revision_tree(id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("{id} vanished from its writer, peer {origin}"))?;
+                let current = tree
+                    .current()
+                    .cloned()
+                    .expect("a document has a current revision");
+                let superseded = tree.contains(rev)
+                    && !origin_db
+                        .is_ancestor(id, rev, &current)
+                        .map_err(|e| e.to_string())?;
+                if !superseded {
+                    return Err(format!(
+                        "acknowledged write lost: peer {peer} never got {id} {rev} (written on \
+                         peer {origin}, which still builds on it)\npeer {origin}: {}",
+                        describe_tree(origin_db, id)
+                    ));
+                }
+            }
+            if db.document_count().map_err(|e| e.to_string())? != first.len() as u64 {
+                return Err(format!("peer {peer} has a different number of documents"));
+            }
+        }
+        // No ping-pong: poking every session again creates no revision anywhere.
+        let before: Vec<u64> = self.notified.clone();
+        let now = self.clock.now();
+        for e in &mut self.edges {
+            let (a, p) = two(&mut self.dbs, e.active, e.passive);
+            e.link.active_db_changed(now, a);
+            e.link.passive_db_changed(now, p);
+        }
+        let mut steps = 0;
+        while !self.quiescent() && steps < 100_000 {
+            if !self.step(false) {
+                break;
+            }
+            self.notify()?;
+            steps += 1;
+        }
+        if self.notified != before {
+            return Err(format!(
+                "revisions were created after quiescence: sequences {before:?} -> {:?}",
+                self.notified
+            ));
+        }
+        self.report.conflicts_resolved = self
+            .edges
+            .iter()
+            .flat_map(|e| &e.link.active_events)
+            .filter(|e| matches!(e, ferry_engine::repl::ActiveEvent::ConflictResolved { .. }))
+            .count();
         for (i, e) in self.edges.iter().enumerate() {
             let Some(active) = e.link.active.as_ref() else {
                 continue;
@@ -416,5 +581,25 @@ impl Sim {
             );
         }
         out
+    }
+}
+
+/// One document's revision tree, for failure reports.
+fn describe_tree(db: &MemDb, doc_id: &str) -> String {
+    match db.revision_tree(doc_id) {
+        Ok(Some((_, tree))) => tree
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}{}{}<-{}",
+                    n.rev_id(),
+                    if n.is_deleted() { " (deleted)" } else { "" },
+                    if n.is_leaf() { " leaf" } else { "" },
+                    n.parent_id().map_or("root".to_owned(), |p| p.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => format!("{other:?}"),
     }
 }

@@ -48,3 +48,35 @@ fn the_same_seed_replays_the_same_run() {
         );
     }
 }
+
+/// Concurrent edits of the same documents on several peers, deletions, crash-restarts and
+/// partitions: peers converge, resolve conflicts identically, and create nothing afterwards.
+fn conflict_seed_count() -> u64 {
+    std::env::var("FERRY_SIM_CONFLICT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000)
+}
+
+#[test]
+#[ignore = "known gap (issue 5): a tombstone that closes a non-current branch during conflict \
+            resolution does not propagate through the changes feed, so some mesh runs diverge \
+            (first failing seed: 7); run with --ignored to reproduce"]
+fn peers_converge_with_concurrent_edits_and_conflicts() {
+    let mut totals = sim::SimReport::default();
+    for seed in 0..conflict_seed_count() {
+        let mut config = sim::SimConfig::from_seed(seed);
+        config.concurrent_edits = true;
+        config.operations /= 2;
+        let report = sim::run_with(seed, &config).unwrap_or_else(|e| panic!("{e}"));
+        totals.writes += report.writes;
+        totals.disconnects += report.disconnects;
+        totals.conflicts_resolved += report.conflicts_resolved;
+        totals.documents += report.documents;
+    }
+    assert!(
+        totals.conflicts_resolved > 0,
+        "conflicts happened and were resolved: {totals:?}"
+    );
+    println!("{} seeds with conflicts: {totals:?}", conflict_seed_count());
+}

@@ -167,6 +167,45 @@ impl<S: Store> Database<S> {
         Ok(false)
     }
 
+    /// Whether `rev` can be stored without a conflict at a peer whose current revision is
+    /// `theirs`: `theirs` is an ancestor of `rev`, a tombstone we have (a deleted leaf), or a
+    /// branch a conflict resolution closed here with a tombstone (sent first).
+    pub fn can_build_on(&self, doc_id: &str, theirs: &RevId, rev: &RevId) -> Result<bool, DbError> {
+        if self.is_ancestor(doc_id, theirs, rev)?
+            || self.closing_tombstone(doc_id, theirs)?.is_some()
+        {
+            return Ok(true);
+        }
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(false);
+        };
+        Ok(tree
+            .get(theirs)
+            .is_some_and(|n| n.is_leaf() && n.is_deleted()))
+    }
+
+    /// A deleted leaf descending from `rev` (the tombstone that closed its branch when a
+    /// conflict was resolved), if any.
+    pub fn closing_tombstone(&self, doc_id: &str, rev: &RevId) -> Result<Option<RevId>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(None);
+        };
+        for leaf in tree
+            .leaves()
+            .into_iter()
+            .filter(|l| l.is_deleted() && l.rev_id() != rev)
+        {
+            let mut node = leaf.parent();
+            while let Some(n) = node {
+                if n.rev_id() == rev {
+                    return Ok(Some(leaf.rev_id().clone()));
+                }
+                node = n.parent();
+            }
+        }
+        Ok(None)
+    }
+
     /// The revision of `doc_id` that peer `remote_id` is known to have.
     pub fn remote_ancestor(&self, doc_id: &str, remote_id: u32) -> Result<Option<RevId>, DbError> {
         let Some((_, tree)) = self.revision_tree(doc_id)? else {

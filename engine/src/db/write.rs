@@ -52,6 +52,15 @@ pub enum InsertOutcome {
     },
 }
 
+/// The root revision of `rev`'s branch.
+fn root_of<'t>(tree: &'t RevTree, rev: &RevId) -> Option<&'t RevId> {
+    let mut node = tree.get(rev)?;
+    while let Some(parent) = node.parent() {
+        node = parent;
+    }
+    Some(node.rev_id())
+}
+
 /// The JSON kind of a value, for error messages.
 pub(super) fn kind_name(value: &Value) -> &'static str {
     match value {
@@ -281,9 +290,14 @@ impl<S: Store> Database<S> {
             return Ok(None);
         }
         let new_rev = rev.history[0].clone();
-        // The new revision conflicts with the live current revision it does not descend from.
-        let conflict_with =
-            previous.filter(|p| *p != new_rev && tree.get(p).is_some_and(|n| n.is_leaf()));
+        // The new revision conflicts with the live current revision it does not descend from —
+        // unless it is the deletion of another incarnation of the document (another root), as
+        // a live revision over a tombstone is no conflict either.
+        let conflict_with = previous.filter(|p| {
+            *p != new_rev
+                && tree.get(p).is_some_and(|n| n.is_leaf())
+                && (!rev.deleted || root_of(&tree, p) == root_of(&tree, &new_rev))
+        });
         if !rev.allow_conflict && (conflict_with.is_some() || change.conflict_created) {
             return Err(DbError::Conflict {
                 current: plan.tree.current().cloned(),

@@ -16,6 +16,7 @@
 mod active;
 pub mod catalogue;
 mod checkpoint;
+mod conflict;
 mod error;
 mod feed;
 mod lifecycle;
@@ -27,6 +28,7 @@ pub use active::{
     ReplicationStatus,
 };
 pub use checkpoint::checkpoint_id;
+pub use conflict::{Conflict, ConflictResolver, ConflictSide, Resolution, default_resolution};
 pub use error::SessionError;
 pub use lifecycle::{
     ConnectionError, ConnectionLifecycle, LifecycleCommand, LifecycleConfig, LifecycleEvent,

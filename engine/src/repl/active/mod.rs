@@ -9,6 +9,7 @@
 
 mod pull;
 mod push;
+mod resolve;
 mod session;
 
 use std::time::Duration;
@@ -109,6 +110,8 @@ pub struct ActiveConfig {
     pub insert_delay: Duration,
     /// Longest `history` asked of the peer (default 20).
     pub max_history: usize,
+    /// Decides pulled conflicts (default: Couchbase Lite's).
+    pub conflict_resolver: crate::repl::ConflictResolver,
 }
 
 impl ActiveConfig {
@@ -132,6 +135,7 @@ impl ActiveConfig {
             insert_batch: 500,
             insert_delay: Duration::from_millis(1),
             max_history: 20,
+            conflict_resolver: crate::repl::ConflictResolver::default(),
         }
     }
 }
@@ -200,6 +204,13 @@ pub enum ActiveEvent {
         error: String,
         /// Whether a later attempt may succeed.
         transient: bool,
+    },
+    /// A pulled conflict was resolved; the result is pushed like any local change.
+    ConflictResolved {
+        /// The document ID.
+        doc_id: String,
+        /// The resulting current revision.
+        rev: RevId,
     },
     /// The checkpoint was saved at the peer and locally.
     CheckpointSaved,

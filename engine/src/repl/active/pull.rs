@@ -161,6 +161,11 @@ impl ActiveSession {
                     pull.progress.announced(row.seq, true);
                     pull.completed += 1;
                     answers.push(ChangeAnswer::Skip);
+                    // We have it already; but now we know it is the peer's current revision,
+                    // which a push must build on.
+                    if let Some(push) = self.push.as_mut() {
+                        push.note_peer_has(row.doc_id, row.rev);
+                    }
                 }
                 Some(known) => {
                     pull.progress.announced(row.seq, false);
@@ -275,6 +280,7 @@ impl ActiveSession {
             Ok(results) => results,
             Err(e) => return Err(SessionError::Database(e)),
         };
+        let mut conflicts = Vec::new();
         for (p, result) in pending.into_iter().zip(results) {
             let doc_id = p.revision.doc_id;
             let rev = p.revision.history[0].clone();
@@ -282,13 +288,22 @@ impl ActiveSession {
                 Ok(outcome) => {
                     self.conn.send_reply(p.request, &Message::new())?;
                     pull.finish(p.seq.as_ref());
-                    let conflicted = matches!(
-                        outcome,
+                    if let Some(push) = self.push.as_mut() {
+                        // The stored record of what the peer has is now newer than any noted
+                        // in this session.
+                        push.forget_acknowledged(&doc_id);
+                    }
+                    let conflicted = match outcome {
                         InsertOutcome::Inserted {
-                            conflicted: true,
+                            conflict_with: Some(local),
                             ..
+                        } => {
+                            conflicts.push((doc_id.clone(), local, rev.clone()));
+                            true
                         }
-                    );
+                        InsertOutcome::Inserted { conflicted, .. } => conflicted,
+                        _ => false,
+                    };
                     self.events.push_back(ActiveEvent::DocumentReplicated {
                         doc_id,
                         rev,
@@ -318,7 +333,7 @@ impl ActiveSession {
                 }
             }
         }
-        Ok(())
+        self.resolve_conflicts(db, conflicts)
     }
 
     /// Stores full batches and answers held `changes` once there is room.

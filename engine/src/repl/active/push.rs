@@ -14,7 +14,7 @@ use super::{ActiveConfig, ActiveEvent, Direction};
 use crate::repl::SessionError;
 use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
 use crate::repl::checkpoint::PushProgress;
-use crate::repl::feed::{Feed, FeedLimits, FeedStep};
+use crate::repl::feed::{Feed, FeedLimits, FeedRow, FeedStep};
 
 /// Push state.
 #[derive(Debug)]
@@ -26,6 +26,9 @@ pub(super) struct Push {
     /// Revisions the peer now has, to record as remote ancestors (flushed in batches; looked up
     /// here first meanwhile).
     pub(super) acknowledged: BTreeMap<String, RevId>,
+    /// Rows waiting for the peer to store the tombstone that closed the branch it has (see
+    /// [`Push::with_prelude`]), by document, with that tombstone.
+    deferred: BTreeMap<String, (RevId, FeedRow)>,
     /// `maxHistory` from the peer's replies.
     peer_max_history: Option<usize>,
     continuous: bool,
@@ -57,6 +60,7 @@ impl Push {
             completed: 0,
             total: 0,
             acknowledged: BTreeMap::new(),
+            deferred: BTreeMap::new(),
             peer_max_history: None,
             continuous: config.continuous,
         }
@@ -105,6 +109,61 @@ impl Push {
             }
         }
         Ok(out)
+    }
+
+    /// If the peer has a revision whose branch a conflict resolution closed here with a
+    /// tombstone, the current revision cannot be stored there until that tombstone is: the
+    /// row becomes the tombstone's (a *prelude*), and the real row waits in `deferred` until
+    /// the peer has it. Peers that resolved a conflict the same way thus converge.
+    fn with_prelude<S: Store>(
+        &mut self,
+        db: &Database<S>,
+        row: FeedRow,
+    ) -> Result<FeedRow, DbError> {
+        let Some(server) = row.server_rev.clone() else {
+            return Ok(row);
+        };
+        if server == row.rev || db.is_ancestor(&row.doc_id, &server, &row.rev)? {
+            return Ok(row);
+        }
+        let Some(tombstone) = db.closing_tombstone(&row.doc_id, &server)? else {
+            return Ok(row);
+        };
+        let prelude = FeedRow {
+            rev: tombstone.clone(),
+            deleted: true,
+            body_size: 0,
+            ..row.clone()
+        };
+        self.deferred.insert(row.doc_id.clone(), (tombstone, row));
+        Ok(prelude)
+    }
+
+    /// Notes that the peer's current revision of `doc_id` is `rev`.
+    pub(super) fn note_peer_has(&mut self, doc_id: String, rev: RevId) {
+        self.acknowledged.insert(doc_id, rev);
+    }
+
+    /// Drops what this session noted the peer has for `doc_id` (a pull stored newer knowledge).
+    pub(super) fn forget_acknowledged(&mut self, doc_id: &str) {
+        self.acknowledged.remove(doc_id);
+    }
+
+    /// Whether `rev` of `doc_id` is a prelude tombstone.
+    fn is_prelude(&self, doc_id: &str, rev: &RevId) -> bool {
+        self.deferred.get(doc_id).is_some_and(|(t, _)| t == rev)
+    }
+
+    /// The peer has the prelude of `doc_id`: announce the deferred row on top of it.
+    fn release_deferred(&mut self, doc_id: &str) {
+        if let Some((tombstone, row)) = self.deferred.remove(doc_id) {
+            self.acknowledged
+                .insert(doc_id.to_owned(), tombstone.clone());
+            self.feed.retry(FeedRow {
+                server_rev: Some(tombstone),
+                ..row
+            });
+        }
     }
 
     fn take_completed(&mut self) {
@@ -171,6 +230,10 @@ impl ActiveSession {
                     }
                 }
                 FeedStep::Announce(rows) => {
+                    let rows = rows
+                        .into_iter()
+                        .map(|row| push.with_prelude(db, row))
+                        .collect::<Result<Vec<_>, _>>()?;
                     push.progress.read(step_since, rows.iter().map(|r| r.seq));
                     push.take_completed();
                     push.total += rows.len() as u64;
@@ -268,6 +331,9 @@ impl ActiveSession {
                     let known = row.server_rev.iter().cloned().collect();
                     push.feed.want(row, known);
                 }
+                ProposalAnswer::AlreadyHave if push.is_prelude(&row.doc_id, &row.rev) => {
+                    push.release_deferred(&row.doc_id);
+                }
                 ProposalAnswer::AlreadyHave => {
                     push.acknowledged.insert(row.doc_id, row.rev);
                     push.feed.complete(row.seq);
@@ -275,17 +341,22 @@ impl ActiveSession {
                 ProposalAnswer::Conflict {
                     current: Some(theirs),
                 } if row.server_rev.as_ref() != Some(&theirs)
-                    && db.is_ancestor(&row.doc_id, &theirs, &row.rev)? =>
+                    && db.can_build_on(&row.doc_id, &theirs, &row.rev)? =>
                 {
-                    // Our record of what the peer has was stale; its current revision is an
-                    // ancestor of ours, so propose again on top of it.
+                    // Our record of what the peer has was stale. Its current revision is an
+                    // ancestor of ours, a tombstone we have, or a branch a resolution closed
+                    // here: propose again on top of it (with the closing tombstone first, see
+                    // `with_prelude`).
                     push.acknowledged.insert(row.doc_id.clone(), theirs.clone());
-                    push.feed.retry(crate::repl::feed::FeedRow {
+                    push.feed.retry(FeedRow {
                         server_rev: Some(theirs),
                         ..row
                     });
                 }
                 ProposalAnswer::Conflict { current } => {
+                    if push.is_prelude(&row.doc_id, &row.rev) {
+                        push.deferred.remove(&row.doc_id);
+                    }
                     // The peer has a revision we lack. With a pull running it will arrive, be
                     // resolved here and the resolution pushed under a new sequence.
                     let error = match current {
@@ -334,6 +405,12 @@ impl ActiveSession {
             return;
         };
         match reply {
+            Ok(_) if push.is_prelude(&doc_id, &rev) => {
+                // Not the change itself: its sequence stays pending until the deferred row
+                // is done.
+                push.feed.rev_done(seq, bytes, false);
+                push.release_deferred(&doc_id);
+            }
             Ok(_) => {
                 push.feed.rev_done(seq, bytes, true);
                 push.acknowledged.insert(doc_id.clone(), rev.clone());
@@ -346,6 +423,11 @@ impl ActiveSession {
                 });
             }
             Err(error) => {
+                if push.is_prelude(&doc_id, &rev) {
+                    // The peer moved on meanwhile: the pull will bring its revision, and the
+                    // resolution will be pushed under a new sequence.
+                    push.deferred.remove(&doc_id);
+                }
                 // 409: the peer got another revision meanwhile (resolved after the pull);
                 // 4xx: refused for good; 5xx: try again in a later session.
                 let transient =

@@ -466,6 +466,11 @@ impl ActiveSession {
         self.saved = Some(start.clone());
         self.phase = Phase::Running;
         self.next_save = Some(now + self.config.checkpoint_interval);
+        if self.config.direction.pulls() {
+            // Conflicts only come from pulls; settle any left by an earlier session first so
+            // the push sends their resolutions.
+            self.resolve_existing_conflicts(db)?;
+        }
         if self.config.direction.pushes() {
             self.push = Some(Push::new(&self.config, &start));
         }
