@@ -37,6 +37,7 @@ fn everything_survives_close_and_reopen() {
                     deleted: true,
                     conflicted: true,
                     has_blobs: false,
+                    closed_branches: true,
                 },
                 sequence: 0,
                 body_size: 0,

@@ -517,8 +517,9 @@ impl Sim {
                 if !superseded {
                     return Err(format!(
                         "acknowledged write lost: peer {peer} never got {id} {rev} (written on \
-                         peer {origin}, which still builds on it)\npeer {origin}: {}",
-                        describe_tree(origin_db, id)
+                         peer {origin}, which still builds on it)\npeer {origin}: {}\npeer {peer}: {}",
+                        describe_tree(origin_db, id),
+                        describe_tree(db, id)
                     ));
                 }
             }

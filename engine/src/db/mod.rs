@@ -239,6 +239,10 @@ impl<S: Store> Database<S> {
             deleted: tree.is_deleted(),
             conflicted: tree.is_conflicted(),
             has_blobs: false,
+            closed_branches: tree
+                .leaves()
+                .iter()
+                .any(|l| l.is_deleted() && !l.is_current()),
         }
     }
 }

@@ -184,6 +184,23 @@ impl<S: Store> Database<S> {
             .is_some_and(|n| n.is_leaf() && n.is_deleted()))
     }
 
+    /// The tombstones other than the current revision that closed live branches (conflict
+    /// resolutions), each with its parent.
+    pub fn closing_tombstones(&self, doc_id: &str) -> Result<Vec<(RevId, RevId)>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(Vec::new());
+        };
+        Ok(tree
+            .leaves()
+            .into_iter()
+            .filter(|l| l.is_deleted() && !l.is_current())
+            .filter_map(|l| {
+                let parent = l.parent().filter(|p| !p.is_deleted())?;
+                Some((l.rev_id().clone(), parent.rev_id().clone()))
+            })
+            .collect())
+    }
+
     /// A deleted leaf descending from `rev` (the tombstone that closed its branch when a
     /// conflict was resolved), if any.
     pub fn closing_tombstone(&self, doc_id: &str, rev: &RevId) -> Result<Option<RevId>, DbError> {

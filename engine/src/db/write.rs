@@ -285,6 +285,13 @@ impl<S: Store> Database<S> {
             .current_node()
             .filter(|n| !n.is_deleted())
             .map(|n| n.rev_id().clone());
+        // A tombstone on a live leaf closes that branch (a conflict resolution elsewhere): it
+        // never adds a live branch, so it is never a conflict.
+        let closing = rev.deleted
+            && rev
+                .history
+                .get(1)
+                .is_some_and(|p| tree.get(p).is_some_and(|n| n.is_leaf() && !n.is_deleted()));
         let change = tree.insert_with_history(&rev.history, rev.deleted)?;
         if !change.changed {
             return Ok(None);
@@ -294,7 +301,8 @@ impl<S: Store> Database<S> {
         // unless it is the deletion of another incarnation of the document (another root), as
         // a live revision over a tombstone is no conflict either.
         let conflict_with = previous.filter(|p| {
-            *p != new_rev
+            !closing
+                && *p != new_rev
                 && tree.get(p).is_some_and(|n| n.is_leaf())
                 && (!rev.deleted || root_of(&tree, p) == root_of(&tree, &new_rev))
         });

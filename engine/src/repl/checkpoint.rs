@@ -123,8 +123,9 @@ pub(crate) struct PullProgress {
     next_index: u64,
     /// Announced sequences by arrival index, with whether each is finished.
     announced: BTreeMap<u64, (RemoteSeq, bool)>,
-    /// Unfinished sequences to their arrival index.
-    unfinished: BTreeMap<RemoteSeq, u64>,
+    /// Unfinished sequences to their arrival indexes (a document's current revision and its
+    /// closing tombstones share a sequence).
+    unfinished: BTreeMap<RemoteSeq, Vec<u64>>,
 }
 
 impl PullProgress {
@@ -140,7 +141,7 @@ impl PullProgress {
         let index = self.next_index;
         self.next_index += 1;
         if !done {
-            self.unfinished.insert(seq.clone(), index);
+            self.unfinished.entry(seq.clone()).or_default().push(index);
         }
         self.announced.insert(index, (seq, done));
         self.advance();
@@ -148,7 +149,11 @@ impl PullProgress {
 
     /// `seq` is finished (stored, already known, or given up).
     pub(crate) fn complete(&mut self, seq: &RemoteSeq) {
-        if let Some(index) = self.unfinished.remove(seq) {
+        if let Some(indexes) = self.unfinished.get_mut(seq) {
+            let index = indexes.remove(0);
+            if indexes.is_empty() {
+                self.unfinished.remove(seq);
+            }
             if let Some(entry) = self.announced.get_mut(&index) {
                 entry.1 = true;
             }
@@ -167,7 +172,7 @@ impl PullProgress {
 
     /// Sequences announced and not finished.
     pub(crate) fn unfinished(&self) -> usize {
-        self.unfinished.len()
+        self.unfinished.values().map(Vec::len).sum()
     }
 
     /// The checkpoint's `remote`.

@@ -20,8 +20,13 @@ pub(crate) struct FeedRow {
     pub(crate) rev: RevId,
     pub(crate) deleted: bool,
     pub(crate) body_size: u64,
-    /// The revision the peer is believed to have (its remote ancestor), for `proposeChanges`.
+    /// The revision the peer is believed to have (its remote ancestor), for `proposeChanges`;
+    /// for a closing tombstone, its parent.
     pub(crate) server_rev: Option<RevId>,
+    /// A tombstone that closed a branch of the document (not its current revision), announced
+    /// so peers that still hold the branch live close it too. Not needed by a peer that does
+    /// not hold the branch: refusals of it are not failures.
+    pub(crate) closing: bool,
 }
 
 /// Windows of a feed.
@@ -42,7 +47,7 @@ pub(crate) enum FeedStep {
     /// Announce these changes (an empty list: caught up).
     Announce(Vec<FeedRow>),
     /// Send this revision.
-    Rev(Box<RevMessage>, Sequence),
+    Rev(Box<RevMessage>, Sequence, bool),
     /// A revision the peer asked for is gone (superseded or purged).
     NoRev(NoRev),
 }
@@ -80,6 +85,9 @@ pub(crate) struct Feed {
     wanted: VecDeque<Wanted>,
     revs_in_flight: usize,
     rev_bytes_in_flight: usize,
+    /// Rows still unfinished per sequence (a document's current revision and its closing
+    /// tombstones share one): a sequence completes when all are done.
+    outstanding: BTreeMap<Sequence, u32>,
     /// Sequences finished (sent and acknowledged, skipped, filtered or superseded) not yet
     /// taken by [`Feed::take_completed`].
     completed: Vec<Sequence>,
@@ -108,6 +116,7 @@ impl Feed {
             wanted: VecDeque::new(),
             revs_in_flight: 0,
             rev_bytes_in_flight: 0,
+            outstanding: BTreeMap::new(),
             completed: Vec::new(),
         }
     }
@@ -184,6 +193,7 @@ impl Feed {
         {
             let row = want.row;
             let seq = row.seq;
+            let closing = row.closing;
             match db.revision_to_send(
                 &row.doc_id,
                 &row.rev,
@@ -201,10 +211,10 @@ impl Feed {
                         no_conflicts: false,
                         body: out.body,
                     };
-                    return Ok(FeedStep::Rev(Box::new(message), seq));
+                    return Ok(FeedStep::Rev(Box::new(message), seq, closing));
                 }
                 None => {
-                    self.completed.push(seq);
+                    self.finish(seq);
                     let norev = NoRev {
                         doc_id: row.doc_id,
                         rev: row.rev,
@@ -257,10 +267,36 @@ impl Feed {
                     self.completed.push(entry.sequence);
                     continue;
                 }
+                let closing_rows: Vec<FeedRow> = if entry.flags.closed_branches {
+                    db.closing_tombstones(&entry.doc_id)?
+                        .into_iter()
+                        .map(|(rev, parent)| FeedRow {
+                            seq: entry.sequence,
+                            doc_id: entry.doc_id.clone(),
+                            rev,
+                            deleted: true,
+                            body_size: 0,
+                            server_rev: Some(parent),
+                            closing: true,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let server_rev = remote_ancestor(db, &entry.doc_id)?;
                 if self.skip_known && server_rev.as_ref() == Some(&entry.current_rev) {
-                    self.completed.push(entry.sequence);
+                    if closing_rows.is_empty() {
+                        self.completed.push(entry.sequence);
+                    } else {
+                        self.outstanding
+                            .insert(entry.sequence, closing_rows.len() as u32);
+                    }
+                    rows.extend(closing_rows);
                     continue;
+                }
+                if !closing_rows.is_empty() {
+                    self.outstanding
+                        .insert(entry.sequence, closing_rows.len() as u32 + 1);
                 }
                 rows.push(FeedRow {
                     seq: entry.sequence,
@@ -269,7 +305,9 @@ impl Feed {
                     deleted: entry.flags.deleted,
                     body_size: entry.body_size,
                     server_rev,
+                    closing: false,
                 });
+                rows.extend(closing_rows);
             }
             if !rows.is_empty() {
                 self.caught_up_announced = false;
@@ -296,7 +334,7 @@ impl Feed {
 
     /// `seq` needs no more work.
     pub(crate) fn complete(&mut self, seq: Sequence) {
-        self.completed.push(seq);
+        self.finish(seq);
     }
 
     /// A revision of `bytes` body bytes was sent.
@@ -310,7 +348,19 @@ impl Feed {
         self.revs_in_flight = self.revs_in_flight.saturating_sub(1);
         self.rev_bytes_in_flight = self.rev_bytes_in_flight.saturating_sub(bytes);
         if ok {
-            self.completed.push(seq);
+            self.finish(seq);
+        }
+    }
+
+    /// One row of `seq` is done; the sequence completes with its last row.
+    fn finish(&mut self, seq: Sequence) {
+        match self.outstanding.get_mut(&seq) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                self.outstanding.remove(&seq);
+                self.completed.push(seq);
+            }
+            None => self.completed.push(seq),
         }
     }
 

@@ -134,6 +134,7 @@ pub fn put_and_read_back<S: Store>(store: &mut S) {
             deleted: false,
             conflicted: true,
             has_blobs: true,
+            closed_branches: true,
         };
         record.sequence = 999; // ignored: the store assigns sequences
     }
@@ -147,7 +148,8 @@ pub fn put_and_read_back<S: Store>(store: &mut S) {
         DocFlags {
             deleted: false,
             conflicted: true,
-            has_blobs: true
+            has_blobs: true,
+            closed_branches: true,
         }
     );
     assert_eq!(doc.body_size, 7);

@@ -18,12 +18,19 @@ pub struct DocFlags {
     pub conflicted: bool,
     /// The current revision references blobs.
     pub has_blobs: bool,
+    /// The tree has a tombstone, other than the current revision, that closed a branch when a
+    /// conflict was resolved; replication announces it with the current revision.
+    pub closed_branches: bool,
 }
 
 impl DocFlags {
-    /// The flags as one byte (bit 0 deleted, bit 1 conflicted, bit 2 has blobs), for stores.
+    /// The flags as one byte (bit 0 deleted, bit 1 conflicted, bit 2 has blobs, bit 3 closed
+    /// branches), for stores.
     pub fn to_bits(self) -> u8 {
-        u8::from(self.deleted) | (u8::from(self.conflicted) << 1) | (u8::from(self.has_blobs) << 2)
+        u8::from(self.deleted)
+            | (u8::from(self.conflicted) << 1)
+            | (u8::from(self.has_blobs) << 2)
+            | (u8::from(self.closed_branches) << 3)
     }
 
     /// The flags from [`DocFlags::to_bits`]; unknown bits are ignored.
@@ -32,6 +39,7 @@ impl DocFlags {
             deleted: bits & 1 != 0,
             conflicted: bits & 2 != 0,
             has_blobs: bits & 4 != 0,
+            closed_branches: bits & 8 != 0,
         }
     }
 }

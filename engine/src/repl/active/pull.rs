@@ -162,8 +162,10 @@ impl ActiveSession {
                     pull.completed += 1;
                     answers.push(ChangeAnswer::Skip);
                     // We have it already; but now we know it is the peer's current revision,
-                    // which a push must build on.
+                    // which a push must build on — and if ours differs (the peer still holds
+                    // a branch resolved here), push ours again.
                     if let Some(push) = self.push.as_mut() {
+                        push.requeue_if_behind(db, &row.doc_id, &row.rev)?;
                         push.note_peer_has(row.doc_id, row.rev);
                     }
                 }

@@ -120,7 +120,7 @@ impl Push {
         db: &Database<S>,
         row: FeedRow,
     ) -> Result<FeedRow, DbError> {
-        let Some(server) = row.server_rev.clone() else {
+        let Some(server) = row.server_rev.clone().filter(|_| !row.closing) else {
             return Ok(row);
         };
         if server == row.rev || db.is_ancestor(&row.doc_id, &server, &row.rev)? {
@@ -139,7 +139,44 @@ impl Push {
         Ok(prelude)
     }
 
-    /// Notes that the peer's current revision of `doc_id` is `rev`.
+    /// The peer's current revision of `doc_id` is `theirs`, which we have; if our current one
+    /// differs, announce ours again (and its closing tombstones) on top of it.
+    pub(super) fn requeue_if_behind<S: Store>(
+        &mut self,
+        db: &Database<S>,
+        doc_id: &str,
+        theirs: &RevId,
+    ) -> Result<(), DbError> {
+        let Some(record) = db.store().document(doc_id)? else {
+            return Ok(());
+        };
+        if record.current_rev == *theirs {
+            return Ok(());
+        }
+        let base = FeedRow {
+            seq: record.sequence,
+            doc_id: doc_id.to_owned(),
+            rev: record.current_rev.clone(),
+            deleted: record.flags.deleted,
+            body_size: record.body_size,
+            server_rev: Some(theirs.clone()),
+            closing: false,
+        };
+        for (rev, parent) in db.closing_tombstones(doc_id)? {
+            self.feed.retry(FeedRow {
+                rev,
+                deleted: true,
+                body_size: 0,
+                server_rev: Some(parent),
+                closing: true,
+                ..base.clone()
+            });
+        }
+        self.feed.retry(base);
+        Ok(())
+    }
+
+    /// Notes that the peer's current revision of `doc_id` is `theirs`.
     pub(super) fn note_peer_has(&mut self, doc_id: String, rev: RevId) {
         self.acknowledged.insert(doc_id, rev);
     }
@@ -258,7 +295,7 @@ impl ActiveSession {
                     sent.insert(number, (Sent::Propose, now));
                     push.feed.announced(number, rows);
                 }
-                FeedStep::Rev(mut rev, seq) => {
+                FeedStep::Rev(mut rev, seq, closing) => {
                     push.take_completed();
                     rev.no_conflicts = true;
                     if let Some(max) = push.peer_max_history {
@@ -283,6 +320,7 @@ impl ActiveSession {
                         rev: rev.rev,
                         deleted: rev.deleted,
                         bytes,
+                        closing,
                     };
                     sent.insert(number, (what, now));
                 }
@@ -326,6 +364,16 @@ impl ActiveSession {
         let answers = cat::decode_proposal_answers(self.profile, &reply.body, rows.len())?;
         let pulls = self.config.direction.pulls();
         for (row, answer) in rows.into_iter().zip(answers) {
+            if row.closing {
+                // A closing tombstone: sent if the peer holds its branch, else not needed.
+                match answer {
+                    // The full history: a peer that lacks the document entirely accepts it too,
+                    // and must not get a branch cut at a parent it does not have.
+                    ProposalAnswer::Send => push.feed.want(row, Vec::new()),
+                    _ => push.feed.complete(row.seq),
+                }
+                continue;
+            }
             match answer {
                 ProposalAnswer::Send => {
                     let known = row.server_rev.iter().cloned().collect();
@@ -444,6 +492,15 @@ impl ActiveSession {
             }
         }
         push.take_completed();
+    }
+
+    /// The peer answered a closing tombstone: done either way (a peer that refuses it does not
+    /// hold the branch it closes).
+    pub(super) fn push_closing_done(&mut self, seq: Sequence, bytes: usize) {
+        if let Some(push) = self.push.as_mut() {
+            push.feed.rev_done(seq, bytes, true);
+            push.take_completed();
+        }
     }
 
     /// Records the revisions the peer acknowledged as its remote ancestors (no new sequences).

@@ -43,6 +43,8 @@ pub(super) enum Sent {
         rev: crate::rev::RevId,
         deleted: bool,
         bytes: usize,
+        /// A tombstone closing a branch (see `FeedRow::closing`).
+        closing: bool,
     },
 }
 
@@ -419,8 +421,13 @@ impl ActiveSession {
                 rev,
                 deleted,
                 bytes,
+                closing,
             } => {
-                self.push_rev_done(seq, doc_id, rev, deleted, bytes, reply);
+                if closing {
+                    self.push_closing_done(seq, bytes);
+                } else {
+                    self.push_rev_done(seq, doc_id, rev, deleted, bytes, reply);
+                }
                 Ok(())
             }
         }

@@ -514,7 +514,7 @@ impl PassiveSession {
                     feed.announced(number, rows);
                     self.sent.insert(number, Sent::Changes);
                 }
-                FeedStep::Rev(mut rev, seq) => {
+                FeedStep::Rev(mut rev, seq, _) => {
                     if let Some(max) = self.peer_max_history {
                         rev.history.truncate(max);
                     }
