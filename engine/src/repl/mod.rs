@@ -19,6 +19,7 @@ mod checkpoint;
 mod conflict;
 mod error;
 mod feed;
+mod filter;
 mod lifecycle;
 mod passive;
 mod profile;
@@ -30,6 +31,7 @@ pub use active::{
 pub use checkpoint::checkpoint_id;
 pub use conflict::{Conflict, ConflictResolver, ConflictSide, Resolution, default_resolution};
 pub use error::SessionError;
+pub use filter::{FilterInput, ReplicationFilter};
 pub use lifecycle::{
     ConnectionError, ConnectionLifecycle, LifecycleCommand, LifecycleConfig, LifecycleEvent,
     is_transient_close_code, is_transient_http, retry_delay,

@@ -110,6 +110,10 @@ pub struct ActiveConfig {
     pub insert_delay: Duration,
     /// Longest `history` asked of the peer (default 20).
     pub max_history: usize,
+    /// Decides which local changes are pushed (all by default).
+    pub push_filter: Option<crate::repl::ReplicationFilter>,
+    /// Decides which pulled changes are stored (all by default).
+    pub pull_filter: Option<crate::repl::ReplicationFilter>,
     /// Decides pulled conflicts (default: Couchbase Lite's).
     pub conflict_resolver: crate::repl::ConflictResolver,
 }
@@ -135,6 +139,8 @@ impl ActiveConfig {
             insert_batch: 500,
             insert_delay: Duration::from_millis(1),
             max_history: 20,
+            push_filter: None,
+            pull_filter: None,
             conflict_resolver: crate::repl::ConflictResolver::default(),
         }
     }

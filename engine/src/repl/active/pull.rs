@@ -11,11 +11,11 @@ use crate::store::Store;
 
 use super::session::{ActiveSession, Sent};
 use super::{ActiveEvent, Direction};
-use crate::repl::SessionError;
 use crate::repl::catalogue::{
     self as cat, ChangeAnswer, CheckpointBody, NoRev, RemoteSeq, RevMessage, SubChanges,
 };
 use crate::repl::checkpoint::PullProgress;
+use crate::repl::{FilterInput, SessionError};
 
 /// A received revision waiting to be stored with others in one transaction.
 #[derive(Debug)]
@@ -223,6 +223,31 @@ impl ActiveSession {
                 return Ok(());
             }
         };
+        if let Some(filter) = &self.config.pull_filter {
+            let value = crate::value::Value::from_cbor(&body).unwrap_or_default();
+            let input = FilterInput {
+                doc_id: &rev.doc_id,
+                rev: &rev.rev,
+                body: &value,
+                deleted: rev.deleted,
+            };
+            let allowed = filter.allows(&input);
+            if allowed != Some(true) {
+                // Filtered out: acknowledged, not stored, and handled for the checkpoint.
+                self.conn.send_reply(number, &Message::new())?;
+                pull.finish(rev.sequence.as_ref());
+                if allowed.is_none() {
+                    self.events.push_back(ActiveEvent::DocumentFailed {
+                        doc_id: rev.doc_id,
+                        rev: rev.rev,
+                        direction: Direction::Pull,
+                        error: "the pull filter panicked".into(),
+                        transient: false,
+                    });
+                }
+                return Ok(());
+            }
+        }
         let mut history = Vec::with_capacity(rev.history.len() + 1);
         history.push(rev.rev);
         history.extend(rev.history);

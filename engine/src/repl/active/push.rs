@@ -11,6 +11,7 @@ use crate::store::{Sequence, Store};
 
 use super::session::{ActiveSession, Sent};
 use super::{ActiveConfig, ActiveEvent, Direction};
+use crate::repl::FilterInput;
 use crate::repl::SessionError;
 use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
 use crate::repl::checkpoint::PushProgress;
@@ -176,6 +177,45 @@ impl Push {
         Ok(())
     }
 
+    /// Whether the push filter lets `row` replicate (closing tombstones always do). A filter
+    /// that panics stops the document, reported as failed.
+    fn passes_filter<S: Store>(
+        &self,
+        db: &Database<S>,
+        row: &FeedRow,
+        config: &super::ActiveConfig,
+        events: &mut std::collections::VecDeque<ActiveEvent>,
+    ) -> Result<bool, DbError> {
+        let Some(filter) = &config.push_filter else {
+            return Ok(true);
+        };
+        if row.closing {
+            return Ok(true);
+        }
+        let Some(doc) = db.get_revision(&row.doc_id, &row.rev)? else {
+            return Ok(true);
+        };
+        let input = FilterInput {
+            doc_id: &row.doc_id,
+            rev: &row.rev,
+            body: &doc.body,
+            deleted: doc.deleted,
+        };
+        match filter.allows(&input) {
+            Some(allowed) => Ok(allowed),
+            None => {
+                events.push_back(ActiveEvent::DocumentFailed {
+                    doc_id: row.doc_id.clone(),
+                    rev: row.rev.clone(),
+                    direction: Direction::Push,
+                    error: "the push filter panicked".into(),
+                    transient: false,
+                });
+                Ok(false)
+            }
+        }
+    }
+
     /// Notes that the peer's current revision of `doc_id` is `theirs`.
     pub(super) fn note_peer_has(&mut self, doc_id: String, rev: RevId) {
         self.acknowledged.insert(doc_id, rev);
@@ -226,6 +266,7 @@ impl ActiveSession {
             sent,
             profile,
             config,
+            events,
             ..
         } = self;
         let Some(push) = push.as_mut() else {
@@ -267,10 +308,20 @@ impl ActiveSession {
                     }
                 }
                 FeedStep::Announce(rows) => {
-                    let rows = rows
-                        .into_iter()
-                        .map(|row| push.with_prelude(db, row))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut kept = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        if push.passes_filter(db, &row, config, events)? {
+                            kept.push(push.with_prelude(db, row)?);
+                        } else {
+                            push.feed.complete(row.seq);
+                        }
+                    }
+                    let rows = kept;
+                    if rows.is_empty() {
+                        push.progress.read(step_since, []);
+                        push.take_completed();
+                        continue;
+                    }
                     push.progress.read(step_since, rows.iter().map(|r| r.seq));
                     push.take_completed();
                     push.total += rows.len() as u64;
