@@ -41,8 +41,8 @@ pub(crate) enum FeedStep {
     Idle,
     /// Announce these changes (an empty list: caught up).
     Announce(Vec<FeedRow>),
-    /// Send this revision.
-    Rev(Box<RevMessage>, Sequence),
+    /// Send this revision; the list holds the ancestors the peer said it has (delta bases).
+    Rev(Box<RevMessage>, Sequence, Vec<RevId>),
     /// A revision the peer asked for is gone (superseded or purged).
     NoRev(NoRev),
 }
@@ -201,7 +201,7 @@ impl Feed {
                         no_conflicts: false,
                         body: out.body,
                     };
-                    return Ok(FeedStep::Rev(Box::new(message), seq));
+                    return Ok(FeedStep::Rev(Box::new(message), seq, want.known));
                 }
                 None => {
                     self.completed.push(seq);

@@ -16,6 +16,7 @@
 mod active;
 pub mod catalogue;
 mod checkpoint;
+mod deltas;
 mod error;
 mod feed;
 mod lifecycle;

@@ -109,6 +109,10 @@ pub struct ActiveConfig {
     pub insert_delay: Duration,
     /// Longest `history` asked of the peer (default 20).
     pub max_history: usize,
+    /// Offer and send deltas (`deltas: "true"` in answers to the peer's `changes`; pushed
+    /// `rev` bodies as deltas when the peer offers them too). Default `true`, as Couchbase
+    /// Lite's replicator: deltas then flow whenever the listener enables them.
+    pub enable_delta_sync: bool,
 }
 
 impl ActiveConfig {
@@ -132,6 +136,7 @@ impl ActiveConfig {
             insert_batch: 500,
             insert_delay: Duration::from_millis(1),
             max_history: 20,
+            enable_delta_sync: true,
         }
     }
 }
