@@ -9,7 +9,8 @@
 //! stored (received revisions share one store transaction, flushed when `insert_batch` are
 //! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
 //! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
-//! large, BLIP 404 unknown request type. A refused request changes nothing and never ends the
+//! large, 422 a delta it cannot apply (the peer resends the body in full), BLIP 404 unknown
+//! request type. A refused request changes nothing and never ends the
 //! session; only BLIP protocol errors, malformed replies to the session's own requests and local
 //! database failures while serving the feed do.
 
