@@ -218,6 +218,8 @@ pub(crate) struct DeltaSender {
     in_flight: BTreeMap<(String, RevId), InFlight>,
     /// Revisions whose delta the peer refused: their next send is in full.
     full_only: BTreeSet<(String, RevId)>,
+    /// Whether acknowledged revisions are collected for [`DeltaSender::record_bases`].
+    records_bases: bool,
     /// Revisions the peer acknowledged, to record as its remote ancestors (the passive role).
     acknowledged: Vec<(String, RevId)>,
 }
@@ -231,8 +233,17 @@ impl DeltaSender {
             policy: DeltaPolicy::default(),
             in_flight: BTreeMap::new(),
             full_only: BTreeSet::new(),
+            records_bases: false,
             acknowledged: Vec::new(),
         }
+    }
+
+    /// This sender, collecting the revisions the peer acknowledges (when enabled) for
+    /// [`DeltaSender::record_bases`]: the passive role, whose host flushes them. (The active
+    /// pusher records acknowledged revisions itself.)
+    pub(crate) fn recording_bases(mut self) -> Self {
+        self.records_bases = self.enabled;
+        self
     }
 
     /// Reads the peer's reply to our `changes` / `proposeChanges`: `deltas: "true"` (on the
@@ -309,7 +320,7 @@ impl DeltaSender {
         let sent = self.in_flight.remove(&key);
         match error {
             None => {
-                if self.enabled {
+                if self.records_bases {
                     self.acknowledged.push(key);
                 }
                 None

@@ -66,7 +66,7 @@ fn refusal_statuses() {
 
 #[test]
 fn the_sender_waits_for_the_peer_offer_and_resends_only_refused_deltas() {
-    let mut sender = DeltaSender::new(true);
+    let mut sender = DeltaSender::new(true).recording_bases();
     assert!(!sender.active());
     sender.peer_replied(&Message::new().with_property("maxHistory", "20"));
     assert!(!sender.active());
@@ -98,4 +98,11 @@ fn the_sender_waits_for_the_peer_offer_and_resends_only_refused_deltas() {
     assert_eq!(sender.replied("d", &rev, Some(&refused)), None);
     assert_eq!(sender.replied("d", &rev, None), None);
     assert_eq!(sender.acknowledged, vec![key]);
+    // The active pusher records acknowledged revisions itself: nothing collects here.
+    let mut active = DeltaSender::new(true);
+    assert_eq!(
+        active.replied("d", &RevId::parse("3-cc").unwrap(), None),
+        None
+    );
+    assert!(active.acknowledged.is_empty());
 }

@@ -171,7 +171,7 @@ impl PassiveSession {
     pub fn new(profile: Profile, config: PassiveConfig) -> Self {
         PassiveSession {
             delta_in: DeltaReceiver::new(config.enable_delta_sync),
-            delta_out: DeltaSender::new(config.enable_delta_sync),
+            delta_out: DeltaSender::new(config.enable_delta_sync).recording_bases(),
             profile,
             conn: Connection::new(config.blip.clone()),
             config,
