@@ -507,3 +507,46 @@ fn the_listener_refuses_bad_deltas_with_422() {
         assert_eq!(err.code, 400);
     }
 }
+
+#[test]
+fn continuous_push_and_pull_edit_rounds_converge_with_deltas() {
+    for profile in PROFILES {
+        let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+        let mut a = pair.active_db.put("a", &big_doc("a0"), None).unwrap();
+        let mut b = pair.passive_db.put("b", &big_doc("b0"), None).unwrap();
+        let mut cfg = config(&pair, Direction::PushAndPull, true);
+        cfg.continuous = true;
+        pair.link.tap = Some(Vec::new());
+        pair.connect(cfg, passive(true));
+        pair.run(100_000);
+        for round in 1..=5 {
+            let mut doc = big_doc("x");
+            map_title(&mut doc, &format!("a{round}"));
+            a = pair.active_db.put("a", &doc, Some(&a)).unwrap();
+            pair.active_db_changed();
+            map_title(&mut doc, &format!("b{round}"));
+            b = pair.passive_db.put("b", &doc, Some(&b)).unwrap();
+            pair.passive_db_changed();
+            pair.run(100_000);
+        }
+        assert_eq!(pair.active_error(), None);
+        assert_converged(&pair);
+        assert_eq!(pair.passive_db.get("a").unwrap().map(|d| d.rev), Some(a));
+        assert_eq!(pair.active_db.get("b").unwrap().map(|d| d.rev), Some(b));
+        let frames = pair.link.tap.take().unwrap_or_default();
+        let deltas = |dir| {
+            revs(&frames, dir)
+                .iter()
+                .filter(|m| m.property("deltaSrc").is_some())
+                .count()
+        };
+        assert_eq!(deltas(Wire::ToPassive), 5, "{profile:?}: every pushed edit");
+        assert_eq!(deltas(Wire::ToActive), 5, "{profile:?}: every pulled edit");
+    }
+}
+
+fn map_title(doc: &mut Value, title: &str) {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("title".into(), Value::from(title));
+    }
+}
