@@ -10,10 +10,11 @@
 //!
 //! Where Ferry legitimately differs from LiteCore, the test asserts Ferry's behaviour:
 //! - replies to `changes` / `proposeChanges` carry only `maxHistory`: Ferry does not advertise
-//!   `blobs` (no blob transfer yet) nor `deltas` (no delta sync yet);
+//!   `blobs` (no blob transfer yet) nor, with its listener's default configuration, `deltas`
+//!   (`PassiveConfig::enable_delta_sync` is off by default);
 //! - error replies carry a UTF-8 message as body (LiteCore's are empty);
-//! - a `rev` with `deltaSrc` is refused with HTTP 400: Ferry never offered `deltas`, so a real
-//!   LiteCore peer would not send one to Ferry (the recording's listener did offer it);
+//! - a `rev` with `deltaSrc` is refused with HTTP 400 when Ferry did not offer `deltas`, so a
+//!   real LiteCore peer would not send one to Ferry (the recording's listener did offer it);
 //! - `getAttachment` is refused with HTTP 404 and Ferry never asks for blobs;
 //! - in `changes` rows the body size (a hint) is the stored CBOR size, not LiteCore's, and
 //!   Ferry sends the empty "caught up" `changes` after the peer answered the last batch, so its
@@ -207,8 +208,10 @@ fn replay_conn(
                     m.message.profile(),
                     Some(names::CHANGES | names::PROPOSE_CHANGES)
                 ) {
-                    // Ferry advertises neither blobs nor deltas (see the module docs).
-                    expected.retain(|(k, _)| k != "blobs" && k != "deltas");
+                    // Ferry advertises no blobs, and deltas only when enabled (see the module
+                    // docs); when it does, it must write them as LiteCore did.
+                    let ours_deltas = reply.property("deltas").is_some();
+                    expected.retain(|(k, _)| k != "blobs" && (ours_deltas || k != "deltas"));
                 }
                 assert_eq!(props(reply), expected, "{what}: properties");
                 assert_eq!(
@@ -562,14 +565,57 @@ fn delta_push_then_a_refused_delta() {
         .expect("the pushed rev");
     assert_eq!(body, json_of(&pushed.message.body));
 
-    // conn 1: LiteCore pushed a delta because its listener offered `deltas`; Ferry does not
-    // offer it, refuses the delta with 400 and keeps the document as it was.
+    // conn 1: LiteCore pushed a delta because its listener offered `deltas`; Ferry's default
+    // listener does not offer it, refuses the delta with 400 and keeps the document as it was.
     let mut replay = replay.reconnect(PassiveConfig::default(), answerer(&recording, 1));
     let refused = BTreeMap::from([(3, ("HTTP", 400))]);
     let r1 = replay_conn(&recording, 1, &mut replay, &refused);
     assert_eq!((r1.sent, r1.compared), (4, 4));
     assert_eq!(doc(&replay.db, "big-1").0, rev0);
     assert!(received(&replay).is_empty(), "the delta was not stored");
+}
+
+#[test]
+fn delta_scenario_with_delta_sync_enabled_matches_litecore() {
+    let recording = load("delta");
+    let mut cfg = PassiveConfig::default();
+    cfg.enable_delta_sync = true;
+    // conn 0: the full push; Ferry offers `deltas` on its first reply, as LiteCore did.
+    let mut replay = Replay::new(memory_db(), cfg.clone(), answerer(&recording, 0));
+    let r0 = replay_conn(&recording, 0, &mut replay, &BTreeMap::new());
+    assert_eq!((r0.sent, r0.compared), (4, 4));
+    // conn 1: LiteCore's delta push is applied and answered as LiteCore answered it.
+    let mut replay = replay.reconnect(cfg.clone(), answerer(&recording, 1));
+    let r1 = replay_conn(&recording, 1, &mut replay, &BTreeMap::new());
+    assert_eq!((r1.sent, r1.compared), (4, 4));
+    let (rev2, _, body2) = doc(&replay.db, "big-1");
+    assert_eq!(rev2, "2-2bdad3e1731fb1c082f8736821c12def89c8ab28");
+    assert_eq!(body2["title"], json!("Document number 7 (edited)"));
+    // The listener edits offline as LiteCore's did (rev 3: `score` 8.5)...
+    let mut body3 = body2.clone();
+    body3["score"] = json!(8.5);
+    seed(
+        &mut replay.db,
+        &[(
+            "big-1",
+            &["3-f1ce123ee6e3b22f144619a50c8399a4990808d5", rev2.as_str()],
+            false,
+            body3.clone(),
+        )],
+    );
+    // ... and conn 2 (a pull) gets LiteCore's exact `rev`: `deltaSrc` rev 2, body
+    // `{"score":8.5}` — rev 2's body was kept as the base the peer has.
+    let mut replay = replay.reconnect(cfg, answerer(&recording, 2));
+    let r2 = replay_conn(&recording, 2, &mut replay, &BTreeMap::new());
+    assert_eq!(r2.sent, r2.compared);
+    assert_eq!(assert_same_feed(&recording, 2, &replay), 3);
+    let rev = replay
+        .server_requests
+        .iter()
+        .find(|r| r.message.profile() == Some(names::REV))
+        .expect("the pulled rev");
+    assert_eq!(rev.message.property("deltaSrc"), Some(rev2.as_str()));
+    assert_eq!(rev.message.body, br#"{"score":8.5}"#);
 }
 
 #[test]

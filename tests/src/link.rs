@@ -58,6 +58,9 @@ pub struct Link {
     pub frames: (u64, u64),
     /// Bytes carried: (to passive, to active).
     pub bytes: (u64, u64),
+    /// When `Some`, every delivered frame is appended here with its direction, for tests that
+    /// inspect the wire (decode one direction of one connection with a `FrameReader`).
+    pub tap: Option<Vec<(Direction, Vec<u8>)>>,
     to_passive: VecDeque<Vec<u8>>,
     to_active: VecDeque<Vec<u8>>,
 }
@@ -142,6 +145,9 @@ impl Link {
                 };
                 self.frames.0 += 1;
                 self.bytes.0 += frame.len() as u64;
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.push((direction, frame.clone()));
+                }
                 if let Some(p) = self.passive.as_mut() {
                     let _ = p.handle_frame(now, &frame, passive_db);
                 }
@@ -152,6 +158,9 @@ impl Link {
                 };
                 self.frames.1 += 1;
                 self.bytes.1 += frame.len() as u64;
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.push((direction, frame.clone()));
+                }
                 if let Some(a) = self.active.as_mut() {
                     let _ = a.handle_frame(now, &frame, active_db);
                 }

@@ -46,8 +46,9 @@ pub(crate) enum FeedStep {
     Idle,
     /// Announce these changes (an empty list: caught up).
     Announce(Vec<FeedRow>),
-    /// Send this revision.
-    Rev(Box<RevMessage>, Sequence, bool),
+    /// Send this revision: whether it is a closing tombstone, and the ancestors the peer said
+    /// it has (delta bases).
+    Rev(Box<RevMessage>, Sequence, bool, Vec<RevId>),
     /// A revision the peer asked for is gone (superseded or purged).
     NoRev(NoRev),
 }
@@ -211,7 +212,7 @@ impl Feed {
                         no_conflicts: false,
                         body: out.body,
                     };
-                    return Ok(FeedStep::Rev(Box::new(message), seq, closing));
+                    return Ok(FeedStep::Rev(Box::new(message), seq, closing, want.known));
                 }
                 None => {
                     self.finish(seq);

@@ -17,6 +17,7 @@ mod active;
 pub mod catalogue;
 mod checkpoint;
 mod conflict;
+mod deltas;
 mod error;
 mod feed;
 mod filter;

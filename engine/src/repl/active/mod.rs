@@ -116,6 +116,10 @@ pub struct ActiveConfig {
     pub pull_filter: Option<crate::repl::ReplicationFilter>,
     /// Decides pulled conflicts (default: Couchbase Lite's).
     pub conflict_resolver: crate::repl::ConflictResolver,
+    /// Offer and send deltas (`deltas: "true"` in answers to the peer's `changes`; pushed
+    /// `rev` bodies as deltas when the peer offers them too). Default `true`, as Couchbase
+    /// Lite's replicator: deltas then flow whenever the listener enables them.
+    pub enable_delta_sync: bool,
 }
 
 impl ActiveConfig {
@@ -142,6 +146,7 @@ impl ActiveConfig {
             push_filter: None,
             pull_filter: None,
             conflict_resolver: crate::repl::ConflictResolver::default(),
+            enable_delta_sync: true,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::repl::catalogue::{
     self as cat, ChangeAnswer, CheckpointBody, NoRev, RemoteSeq, RevMessage, SubChanges,
 };
 use crate::repl::checkpoint::PullProgress;
+use crate::repl::deltas::DeltaReceiver;
 use crate::repl::{FilterInput, SessionError};
 
 /// A received revision waiting to be stored with others in one transaction.
@@ -37,10 +38,12 @@ pub(super) struct Pull {
     held: VecDeque<(MessageNumber, Vec<cat::ChangeRow>)>,
     completed: u64,
     total: u64,
+    /// Delta sync of pulled revisions.
+    deltas: DeltaReceiver,
 }
 
 impl Pull {
-    fn new(start: &CheckpointBody) -> Self {
+    fn new(start: &CheckpointBody, enable_delta_sync: bool) -> Self {
         Pull {
             progress: PullProgress::new(start.remote.clone()),
             caught_up: false,
@@ -49,6 +52,7 @@ impl Pull {
             held: VecDeque::new(),
             completed: 0,
             total: 0,
+            deltas: DeltaReceiver::new(enable_delta_sync),
         }
     }
 
@@ -99,7 +103,7 @@ impl ActiveSession {
         start: &CheckpointBody,
         db: &Database<S>,
     ) -> Result<(), SessionError> {
-        let pull = Pull::new(start);
+        let pull = Pull::new(start, self.config.enable_delta_sync);
         let request = SubChanges {
             since: start.remote.clone(),
             continuous: self.config.continuous,
@@ -178,16 +182,18 @@ impl ActiveSession {
         let reply = Message::new()
             .with_property("maxHistory", self.config.max_history.to_string())
             .with_body(cat::encode_change_answers(self.profile, &answers));
+        let reply = pull.deltas.advertise(reply);
         self.conn.send_reply(number, &reply)?;
         Ok(())
     }
 
     /// The peer sent a revision.
-    pub(super) fn pull_rev(
+    pub(super) fn pull_rev<S: Store>(
         &mut self,
         now: Instant,
         number: MessageNumber,
         msg: &Message,
+        db: &Database<S>,
     ) -> Result<(), SessionError> {
         let rev = match RevMessage::from_message(msg) {
             Ok(rev) => rev,
@@ -199,26 +205,23 @@ impl ActiveSession {
         let Some(pull) = self.pull.as_mut() else {
             return Ok(());
         };
-        let body = if rev.delta_src.is_some() {
-            Err("a delta arrived but delta sync was not negotiated".to_owned())
-        } else if rev.deleted && rev.body.is_empty() {
-            Ok(crate::value::Value::empty_object().to_cbor())
-        } else {
-            self.profile
-                .body_from_wire(&rev.body)
-                .map_err(|e| e.to_string())
-        };
-        let body = match body {
+        let pending = pull.pending.iter().map(|p| &p.revision);
+        let body = match pull.deltas.stored_body(self.profile, db, &rev, pending) {
             Ok(body) => body,
             Err(error) => {
-                self.conn.send_error(number, "HTTP", 400, &error)?;
-                pull.finish(rev.sequence.as_ref());
+                self.conn
+                    .send_error(number, "HTTP", error.status(), &error.to_string())?;
+                // A delta we cannot apply is sent again in full (same sequence): not finished.
+                let transient = error.is_retried();
+                if !transient {
+                    pull.finish(rev.sequence.as_ref());
+                }
                 self.events.push_back(ActiveEvent::DocumentFailed {
                     doc_id: rev.doc_id,
                     rev: rev.rev,
                     direction: Direction::Pull,
-                    error,
-                    transient: false,
+                    error: error.to_string(),
+                    transient,
                 });
                 return Ok(());
             }

@@ -15,6 +15,7 @@ use crate::repl::FilterInput;
 use crate::repl::SessionError;
 use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
 use crate::repl::checkpoint::PushProgress;
+use crate::repl::deltas::{self, DeltaSender};
 use crate::repl::feed::{Feed, FeedLimits, FeedRow, FeedStep};
 
 /// Push state.
@@ -33,6 +34,8 @@ pub(super) struct Push {
     /// `maxHistory` from the peer's replies.
     peer_max_history: Option<usize>,
     continuous: bool,
+    /// Delta sync of pushed revisions.
+    deltas: DeltaSender,
 }
 
 impl Push {
@@ -64,6 +67,7 @@ impl Push {
             deferred: BTreeMap::new(),
             peer_max_history: None,
             continuous: config.continuous,
+            deltas: DeltaSender::new(config.enable_delta_sync),
         }
     }
 
@@ -346,18 +350,14 @@ impl ActiveSession {
                     sent.insert(number, (Sent::Propose, now));
                     push.feed.announced(number, rows);
                 }
-                FeedStep::Rev(mut rev, seq, closing) => {
+                FeedStep::Rev(mut rev, seq, closing, known) => {
                     push.take_completed();
                     rev.no_conflicts = true;
                     if let Some(max) = push.peer_max_history {
                         rev.history.truncate(max);
                     }
-                    let body = profile
-                        .body_to_wire(&rev.body)
-                        .map_err(DbError::from)?
-                        .into_owned();
-                    let bytes = body.len();
-                    rev.body = body;
+                    push.deltas.prepare(profile, db, &mut rev, &known)?;
+                    let bytes = rev.body.len();
                     let options = SendOptions {
                         urgent: false,
                         compressed: profile.compresses_revisions(),
@@ -409,6 +409,7 @@ impl ActiveSession {
                 });
             }
         };
+        push.deltas.peer_replied(&reply);
         if let Some(max) = reply.property("maxHistory").and_then(|m| m.parse().ok()) {
             push.peer_max_history = Some(max);
         }
@@ -503,6 +504,11 @@ impl ActiveSession {
         let Some(push) = self.push.as_mut() else {
             return;
         };
+        if let Some(known) = push.deltas.replied(&doc_id, &rev, reply.as_ref().err()) {
+            // The peer could not apply our delta: send the full body.
+            deltas::resend_in_full(&mut push.feed, seq, bytes, doc_id, rev, deleted, known);
+            return;
+        }
         match reply {
             Ok(_) if push.is_prelude(&doc_id, &rev) => {
                 // Not the change itself: its sequence stays pending until the deferred row

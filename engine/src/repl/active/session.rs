@@ -367,7 +367,7 @@ impl ActiveSession {
         let pulling = self.pull.is_some();
         match msg.profile() {
             Some(names::CHANGES) if pulling => self.pull_changes(now, number, msg, no_reply, db),
-            Some(names::REV) if pulling => self.pull_rev(now, number, msg),
+            Some(names::REV) if pulling => self.pull_rev(now, number, msg, db),
             Some(names::NO_REV) if pulling => self.pull_norev(msg),
             other => {
                 if !no_reply {

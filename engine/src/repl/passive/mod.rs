@@ -9,7 +9,8 @@
 //! stored (received revisions share one store transaction, flushed when `insert_batch` are
 //! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
 //! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
-//! large, BLIP 404 unknown request type. A refused request changes nothing and never ends the
+//! large, 422 a delta it cannot apply (the peer resends the body in full), BLIP 404 unknown
+//! request type. A refused request changes nothing and never ends the
 //! session; only BLIP protocol errors, malformed replies to the session's own requests and local
 //! database failures while serving the feed do.
 
@@ -17,10 +18,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::blip::{Connection, Event, Message, MessageNumber, SendOptions};
-use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
+use crate::db::{Database, InsertOutcome, RemoteRevision};
 use crate::store::Store;
 
 use super::catalogue::{self as cat, ChangeAnswer, ChangeRow, RemoteSeq, RevMessage, names};
+use super::deltas::{self, DeltaReceiver, DeltaSender};
 use super::feed::{Feed, FeedStep};
 use super::{Profile, SessionError};
 use crate::store::Sequence;
@@ -52,8 +54,14 @@ pub struct PassiveConfig {
     /// Longest `history` we ask peers to send (`maxHistory` in replies; default 20).
     pub max_history: usize,
     /// The number this database uses for the connected peer in its revision trees' remote
-    /// ancestors, if the host tracks it.
+    /// ancestors, if the host tracks it. Without one, and with delta sync enabled, exchanged
+    /// revisions are recorded under one shared ID so the last one keeps its body as a delta
+    /// base.
     pub remote_id: Option<u32>,
+    /// Offer and send deltas (`deltas: "true"` in replies; `rev` bodies as deltas when the
+    /// peer offers them too). Default `false`, as Couchbase Lite's listener
+    /// (`enableDeltaSync`).
+    pub enable_delta_sync: bool,
 }
 
 impl Default for PassiveConfig {
@@ -69,6 +77,7 @@ impl Default for PassiveConfig {
             insert_delay: Duration::from_millis(1),
             max_history: 20,
             remote_id: None,
+            enable_delta_sync: false,
         }
     }
 }
@@ -131,6 +140,9 @@ pub struct PassiveSession {
     sent: BTreeMap<MessageNumber, Sent>,
     /// The `maxHistory` the puller asked for in its answers to our `changes`.
     peer_max_history: Option<usize>,
+    /// Delta sync: what we accept, and what we send.
+    delta_in: DeltaReceiver,
+    delta_out: DeltaSender,
 }
 
 enum Sent {
@@ -158,6 +170,8 @@ impl PassiveSession {
     /// A session for a connection whose handshake chose `profile`.
     pub fn new(profile: Profile, config: PassiveConfig) -> Self {
         PassiveSession {
+            delta_in: DeltaReceiver::new(config.enable_delta_sync),
+            delta_out: DeltaSender::new(config.enable_delta_sync).recording_bases(),
             profile,
             conn: Connection::new(config.blip.clone()),
             config,
@@ -335,7 +349,7 @@ impl PassiveSession {
                 }
                 Err(Refusal::read_only())
             }
-            names::REV => self.receive_rev(now, number, &msg, no_reply),
+            names::REV => self.receive_rev(now, number, &msg, no_reply, db),
             // The pusher could not send a revision it proposed; nothing is stored for it. LiteCore
             // sends it no-reply; a request that wants a reply gets an empty one.
             names::NO_REV => match cat::NoRev::from_message(&msg) {
@@ -443,6 +457,7 @@ impl PassiveSession {
                 // An error answer: the peer wants none of them now. They are dropped; its
                 // checkpoint does not pass them, so its next replication asks again.
                 let Ok(reply) = reply else { return Ok(()) };
+                self.delta_out.peer_replied(&reply);
                 // A malformed `maxHistory` is ignored: our own limit applies.
                 if let Ok(props) = cat::AnswerProperties::from_message(&reply)
                     && props.max_history.is_some()
@@ -463,6 +478,11 @@ impl PassiveSession {
                 rev,
                 bytes,
             }) => {
+                if let Some(known) = self.delta_out.replied(&doc_id, &rev, reply.as_ref().err()) {
+                    // The peer could not apply our delta: send the full body.
+                    deltas::resend_in_full(feed, seq, bytes, doc_id, rev, false, known);
+                    return Ok(());
+                }
                 feed.rev_done(seq, bytes, reply.is_ok());
                 if reply.is_ok() {
                     self.events
@@ -477,6 +497,9 @@ impl PassiveSession {
 
     /// Sends what the feed can: `changes` batches and `rev`s, within the windows.
     fn pump<S: Store>(&mut self, _now: Instant, db: &mut Database<S>) -> Result<(), SessionError> {
+        if let Some(remote_id) = self.delta_remote_id() {
+            self.delta_out.record_bases(db, remote_id)?;
+        }
         let Some(feed) = self.feed.as_mut() else {
             return Ok(());
         };
@@ -514,15 +537,11 @@ impl PassiveSession {
                     feed.announced(number, rows);
                     self.sent.insert(number, Sent::Changes);
                 }
-                FeedStep::Rev(mut rev, seq, _) => {
+                FeedStep::Rev(mut rev, seq, _, known) => {
                     if let Some(max) = self.peer_max_history {
                         rev.history.truncate(max);
                     }
-                    rev.body = self
-                        .profile
-                        .body_to_wire(&rev.body)
-                        .map_err(DbError::from)?
-                        .into_owned();
+                    self.delta_out.prepare(self.profile, db, &mut rev, &known)?;
                     let bytes = rev.body.len();
                     let options = SendOptions {
                         urgent: false,

@@ -11,6 +11,7 @@ use super::super::catalogue::{
     self as cat, AnswerProperties, ChangeAnswer, GetCheckpoint, ProposalAnswer, RevMessage,
     SetCheckpoint, SubChanges,
 };
+use super::super::deltas;
 use super::super::feed::{Feed, FeedLimits};
 use super::super::{checkpoint_rev, parse_checkpoint_rev};
 use super::{PassiveEvent, PassiveSession, PendingInsert};
@@ -193,43 +194,44 @@ impl PassiveSession {
 
     /// The properties LiteCore puts on `changes` / `proposeChanges` replies.
     ///
-    /// Ferry writes only `maxHistory`: it does not advertise `blobs` (no blob transfer yet) nor
-    /// `deltas` (it neither applies nor sends deltas yet), so peers send full bodies.
-    pub(super) fn replication_reply(&self) -> Message {
+    /// Ferry writes `maxHistory`, and `deltas: "true"` on the first reply of the connection
+    /// when delta sync is enabled; it does not advertise `blobs` (no blob transfer yet).
+    pub(super) fn replication_reply(&mut self) -> Message {
         AnswerProperties {
             max_history: Some(self.config.max_history),
             blobs: false,
-            deltas: false,
+            deltas: self.delta_in.advertise_now(),
         }
         .apply(Message::new())
     }
 
-    pub(super) fn receive_rev(
+    /// The remote ID exchanged revisions are recorded under (to keep delta bases), if any.
+    pub(super) fn delta_remote_id(&self) -> Option<u32> {
+        match self.config.remote_id {
+            Some(id) => Some(id),
+            None if self.config.enable_delta_sync => Some(deltas::ANY_PEER_REMOTE_ID),
+            None => None,
+        }
+    }
+
+    pub(super) fn receive_rev<S: Store>(
         &mut self,
         now: Instant,
         number: MessageNumber,
         msg: &Message,
         no_reply: bool,
+        db: &Database<S>,
     ) -> Result<(), Refusal> {
         let rev = RevMessage::from_message(msg)?;
-        if rev.delta_src.is_some() {
-            return Err(Refusal {
+        let pending = self.pending_inserts.iter().map(|p| &p.revision);
+        let body = self
+            .delta_in
+            .stored_body(self.profile, db, &rev, pending)
+            .map_err(|e| Refusal {
                 domain: "HTTP",
-                code: 400,
-                message: "delta sync was not negotiated on this connection".into(),
-            });
-        }
-        let body = if rev.deleted && rev.body.is_empty() {
-            Value::empty_object().to_cbor()
-        } else {
-            self.profile
-                .body_from_wire(&rev.body)
-                .map_err(|e| Refusal {
-                    domain: "HTTP",
-                    code: 400,
-                    message: format!("bad body for {:?}: {e}", rev.doc_id),
-                })?
-        };
+                code: e.status(),
+                message: e.to_string(),
+            })?;
         let mut history = Vec::with_capacity(rev.history.len() + 1);
         history.push(rev.rev);
         history.extend(rev.history);
@@ -242,7 +244,7 @@ impl PassiveSession {
                 deleted: rev.deleted,
                 body,
                 allow_conflict: false,
-                remote: self.config.remote_id,
+                remote: self.delta_remote_id(),
             },
         });
         if self.insert_deadline.is_none() {
