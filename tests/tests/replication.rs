@@ -556,3 +556,51 @@ fn active_only_skips_old_tombstones_but_not_live_deletions() {
     );
     assert!(pair.active_db.revision_tree("p-00001").unwrap().is_some());
 }
+
+#[test]
+fn a_silent_puller_times_out_at_the_listener() {
+    use ferry_tests::link::Direction as Towards;
+    let mut pair = Pair::new(memory_db(1), memory_db(2), Profile::Ferry1);
+    fill(&mut pair.passive_db, "p", 5);
+    let cfg = config(&pair, Direction::Pull);
+    pair.connect(cfg, PassiveConfig::default());
+    // Let the subscription through, then the active side goes silent: nothing it sends
+    // arrives any more.
+    for _ in 0..4 {
+        let now = pair.clock.now();
+        pair.link.deliver(
+            Towards::ToPassive,
+            now,
+            &mut pair.active_db,
+            &mut pair.passive_db,
+        );
+        pair.link.deliver(
+            Towards::ToActive,
+            now,
+            &mut pair.active_db,
+            &mut pair.passive_db,
+        );
+    }
+    let mut passive_failed = false;
+    for _ in 0..100 {
+        let Some(at) = pair.passive().and_then(|p| p.poll_timeout()) else {
+            break;
+        };
+        pair.clock.advance_to(at);
+        let now = pair.clock.now();
+        pair.link
+            .fire_timers(now, &mut pair.active_db, &mut pair.passive_db);
+        if let Some(e) = pair.passive().and_then(|p| p.error()) {
+            assert!(e.is_transient(), "a timeout is transient: {e}");
+            assert!(e.to_string().contains("did not answer"), "{e}");
+            passive_failed = true;
+            break;
+        }
+    }
+    assert!(
+        passive_failed,
+        "the passive side gave up on the silent peer: {}",
+        pair.describe()
+    );
+    assert!(pair.clock.elapsed() >= std::time::Duration::from_secs(60));
+}

@@ -62,6 +62,9 @@ pub struct PassiveConfig {
     /// peer offers them too). Default `false`, as Couchbase Lite's listener
     /// (`enableDeltaSync`).
     pub enable_delta_sync: bool,
+    /// How long to wait for the peer to answer one of our `changes` or `rev` requests before
+    /// declaring it unresponsive and ending the session (default 60 s).
+    pub request_timeout: Duration,
 }
 
 impl Default for PassiveConfig {
@@ -78,6 +81,7 @@ impl Default for PassiveConfig {
             max_history: 20,
             remote_id: None,
             enable_delta_sync: false,
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct PassiveSession {
     failed: Option<SessionError>,
     /// Requests awaiting replies: number → what they were.
     sent: BTreeMap<MessageNumber, Sent>,
+    /// When each of `sent` was sent, for the request timeout.
+    sent_at: BTreeMap<MessageNumber, Instant>,
     /// The `maxHistory` the puller asked for in its answers to our `changes`.
     peer_max_history: Option<usize>,
     /// Delta sync: what we accept, and what we send.
@@ -181,6 +187,7 @@ impl PassiveSession {
             events: VecDeque::new(),
             failed: None,
             sent: BTreeMap::new(),
+            sent_at: BTreeMap::new(),
             peer_max_history: None,
         }
     }
@@ -237,6 +244,18 @@ impl PassiveSession {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        if let Some((number, _)) = self
+            .sent_at
+            .iter()
+            .find(|(_, at)| now >= **at + self.config.request_timeout)
+        {
+            let request = match self.sent.get(number) {
+                Some(Sent::Rev { .. }) => names::REV,
+                _ => names::CHANGES,
+            };
+            let seconds = self.config.request_timeout.as_secs();
+            return self.fail_on(Err(SessionError::Timeout { request, seconds }));
+        }
         let result = match self.insert_deadline {
             Some(deadline) if now >= deadline => self.flush_inserts(now, db),
             _ => Ok(()),
@@ -259,7 +278,15 @@ impl PassiveSession {
     /// When [`PassiveSession::handle_timeout`] must be called next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.insert_deadline
+        if self.failed.is_some() {
+            return None;
+        }
+        let oldest = self
+            .sent_at
+            .values()
+            .min()
+            .map(|at| *at + self.config.request_timeout);
+        [self.insert_deadline, oldest].into_iter().flatten().min()
     }
 
     /// Received revisions not yet stored, and requests awaiting the peer's replies: what the
@@ -451,6 +478,7 @@ impl PassiveSession {
         let Some(feed) = self.feed.as_mut() else {
             return Ok(());
         };
+        self.sent_at.remove(&number);
         match self.sent.remove(&number) {
             Some(Sent::Changes) => {
                 let rows = feed.take_announced(number);
@@ -496,7 +524,7 @@ impl PassiveSession {
     }
 
     /// Sends what the feed can: `changes` batches and `rev`s, within the windows.
-    fn pump<S: Store>(&mut self, _now: Instant, db: &mut Database<S>) -> Result<(), SessionError> {
+    fn pump<S: Store>(&mut self, now: Instant, db: &mut Database<S>) -> Result<(), SessionError> {
         if let Some(remote_id) = self.delta_remote_id() {
             self.delta_out.record_bases(db, remote_id)?;
         }
@@ -536,6 +564,7 @@ impl PassiveSession {
                     let number = self.conn.send_request(&msg, options)?;
                     feed.announced(number, rows);
                     self.sent.insert(number, Sent::Changes);
+                    self.sent_at.insert(number, now);
                 }
                 FeedStep::Rev(mut rev, seq, _, known) => {
                     if let Some(max) = self.peer_max_history {
@@ -550,6 +579,7 @@ impl PassiveSession {
                     };
                     let number = self.conn.send_request(&rev.to_message(), options)?;
                     feed.rev_sent(bytes);
+                    self.sent_at.insert(number, now);
                     self.sent.insert(
                         number,
                         Sent::Rev {
