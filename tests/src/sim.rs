@@ -53,6 +53,10 @@ pub struct SimConfig {
     pub max_final_steps: usize,
     /// Whether peers edit documents other peers created (concurrent edits: conflicts).
     pub concurrent_edits: bool,
+    /// Whether replicators filter: documents whose ID starts with `local-` (and whose body says
+    /// `"local": true`) are neither pushed nor pulled (push and pull filters), deletions
+    /// included, so they stay on the peer that wrote them. Used with creator-only edits.
+    pub filters: bool,
 }
 
 impl SimConfig {
@@ -69,6 +73,7 @@ impl SimConfig {
             operations: 150 + rng.below(250) as usize,
             max_final_steps: 500_000,
             concurrent_edits: false,
+            filters: rng.chance(50),
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct SimReport {
     pub disconnects: usize,
     /// Conflicts resolved by replicators.
     pub conflicts_resolved: usize,
+    /// Documents kept local by the filters.
+    pub filtered_documents: usize,
     /// Frames delivered.
     pub frames: u64,
     /// Documents at the end (on every peer).
@@ -102,6 +109,9 @@ struct Sim {
     edges: Vec<Edge>,
     /// The latest revision of each document, as its creator wrote it.
     latest: BTreeMap<String, RevId>,
+    /// Documents marked local (filtered out of replication) and the peer that wrote them.
+    local: BTreeMap<String, usize>,
+    filters: bool,
     /// Every revision written by an application, with its document and the peer that wrote it.
     written: Vec<(String, RevId, usize)>,
     concurrent: bool,
@@ -174,6 +184,8 @@ impl Sim {
             edges,
             latest: BTreeMap::new(),
             written: Vec::new(),
+            local: BTreeMap::new(),
+            filters: config.filters && !config.concurrent_edits,
             concurrent: config.concurrent_edits,
             report: SimReport::default(),
         }
@@ -193,6 +205,18 @@ impl Sim {
         cfg.checkpoint_interval = std::time::Duration::from_millis(1 + self.rng.below(50));
         // The remote-ancestor number identifies the peer in this database's trees.
         cfg.remote_id = e.passive as u32 + 1;
+        if self.filters {
+            let not_local = ferry_engine::repl::ReplicationFilter::new(|doc| {
+                let local = doc.doc_id.starts_with("local-");
+                assert!(
+                    doc.deleted || local == (doc.body.get("local") == Some(&Value::from(true))),
+                    "the filter sees the body it was written with"
+                );
+                !local
+            });
+            cfg.push_filter = Some(not_local.clone());
+            cfg.pull_filter = Some(not_local);
+        }
         cfg
     }
 
@@ -326,14 +350,27 @@ impl Sim {
     fn write_own(&mut self) {
         let peer = self.rng.below(self.dbs.len() as u64) as usize;
         let n = self.rng.below(1_000);
-        let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
-        let db = &mut self.dbs[peer];
         let existing = (!self.own[peer].is_empty() && self.rng.chance(60))
             .then(|| self.rng.pick(&self.own[peer]).clone());
+        let local = match &existing {
+            Some(id) => self.local.contains_key(id),
+            None => self.filters && self.rng.chance(15),
+        };
+        let mut body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        if local {
+            if let Some(map) = body.as_object_mut() {
+                map.insert("local".into(), Value::from(true));
+            }
+        }
+        let db = &mut self.dbs[peer];
         let result = match existing {
             None => {
-                let id = format!("p{peer}-{}", self.own[peer].len());
+                let prefix = if local { "local-" } else { "" };
+                let id = format!("{prefix}p{peer}-{}", self.own[peer].len());
                 self.own[peer].push(id.clone());
+                if local {
+                    self.local.insert(id.clone(), peer);
+                }
                 db.put(&id, &body, None).map(|rev| (id, rev))
             }
             Some(id) => {
@@ -450,9 +487,25 @@ impl Sim {
     }
 
     fn check(&mut self) -> Result<SimReport, String> {
-        let first = snapshot(&self.dbs[0]);
+        // Filtered (local) documents stay on the peer that wrote them, and only there.
+        for (id, origin) in &self.local {
+            for (peer, db) in self.dbs.iter().enumerate() {
+                let has = db.revision_tree(id).map_err(|e| e.to_string())?.is_some();
+                if has != (peer == *origin) {
+                    return Err(format!(
+                        "filtered document {id} (of peer {origin}) on peer {peer}: {has}"
+                    ));
+                }
+            }
+        }
+        let shared = |db: &MemDb| {
+            let mut s = snapshot(db);
+            s.retain(|id, _| !self.local.contains_key(id));
+            s
+        };
+        let first = shared(&self.dbs[0]);
         for (i, db) in self.dbs.iter().enumerate().skip(1) {
-            let other = snapshot(db);
+            let other = shared(db);
             let diff = differences(&first, &other, 10);
             if !diff.is_empty() {
                 let doc = diff[0].split(':').next().unwrap_or_default().to_owned();
@@ -481,7 +534,11 @@ impl Sim {
             }
         }
         if !self.concurrent {
-            for (id, rev) in &self.latest {
+            for (id, rev) in self
+                .latest
+                .iter()
+                .filter(|(id, _)| !self.local.contains_key(*id))
+            {
                 match first.get(id) {
                     Some((current, _, _)) if current == rev => {}
                     other => {
@@ -495,6 +552,9 @@ impl Sim {
         }
         for (peer, db) in self.dbs.iter().enumerate() {
             for (id, rev, origin) in &self.written {
+                if self.local.contains_key(id) && peer != *origin {
+                    continue;
+                }
                 let known = db.revision_tree(id).map_err(|e| e.to_string())?;
                 if known.is_some_and(|(_, tree)| tree.contains(rev)) {
                     continue;
@@ -523,7 +583,8 @@ impl Sim {
                     ));
                 }
             }
-            if db.document_count().map_err(|e| e.to_string())? != first.len() as u64 {
+            let own_local = self.local.values().filter(|o| **o == peer).count();
+            if db.document_count().map_err(|e| e.to_string())? != (first.len() + own_local) as u64 {
                 return Err(format!("peer {peer} has a different number of documents"));
             }
         }
@@ -568,6 +629,7 @@ impl Sim {
             }
         }
         self.report.documents = first.len();
+        self.report.filtered_documents = self.local.len();
         Ok(self.report.clone())
     }
 
