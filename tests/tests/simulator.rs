@@ -31,7 +31,12 @@ fn peers_converge_after_random_writes_and_disconnects() {
         totals.disconnects += report.disconnects;
         totals.frames += report.frames;
         totals.documents += report.documents;
+        totals.filtered_documents += report.filtered_documents;
     }
+    assert!(
+        totals.filtered_documents > 0,
+        "filters were exercised: {totals:?}"
+    );
     assert!(
         totals.writes > 0 && totals.disconnects > 0 && totals.frames > 0,
         "{totals:?}"
