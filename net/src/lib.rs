@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod driver;
 pub mod error;
 pub mod identity;
 pub mod tls;

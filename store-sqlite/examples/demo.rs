@@ -45,7 +45,9 @@ fn sync(clock: &mut Clock, a: &mut Db, b: &mut Db, label: &str) -> u64 {
             if link.is_quiescent() {
                 break;
             }
-            let Some(at) = link.next_deadline() else { break };
+            let Some(at) = link.next_deadline() else {
+                break;
+            };
             clock.advance_to(at);
             link.fire_timers(clock.now(), a, b);
         }
@@ -57,7 +59,11 @@ fn sync(clock: &mut Clock, a: &mut Db, b: &mut Db, label: &str) -> u64 {
     progress(&link, label);
     println!();
     let status = link.active.as_ref().expect("connected").status();
-    assert_eq!(status.activity, ActivityLevel::Stopped, "the one-shot session finished");
+    assert_eq!(
+        status.activity,
+        ActivityLevel::Stopped,
+        "the one-shot session finished"
+    );
     assert!(status.error.is_none(), "no error: {:?}", status.error);
     let moved = link
         .active_events
@@ -65,7 +71,10 @@ fn sync(clock: &mut Clock, a: &mut Db, b: &mut Db, label: &str) -> u64 {
         .filter(|e| matches!(e, ActiveEvent::DocumentReplicated { .. }))
         .count() as u64;
     let secs = started.elapsed().as_secs_f64();
-    println!("  {moved} documents in {secs:.2} s: {:.0} documents/second", moved as f64 / secs);
+    println!(
+        "  {moved} documents in {secs:.2} s: {:.0} documents/second",
+        moved as f64 / secs
+    );
     moved
 }
 
@@ -82,16 +91,24 @@ fn count<S: Store>(db: &Database<S>) -> u64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("temporary directory");
-    println!("Ferry demo: two SQLite databases in {}", dir.path().display());
+    println!(
+        "Ferry demo: two SQLite databases in {}",
+        dir.path().display()
+    );
     let mut a = open(dir.path(), "a.ferry", 1);
     let mut b = open(dir.path(), "b.ferry", 2);
     for i in 0..n {
-        a.put(&workload::doc_id(i), &workload::body(i, 0), None).expect("write to a");
+        a.put(&workload::doc_id(i), &workload::body(i, 0), None)
+            .expect("write to a");
     }
     for i in n..n + n / 5 {
-        b.put(&workload::doc_id(i), &workload::body(i, 0), None).expect("write to b");
+        b.put(&workload::doc_id(i), &workload::body(i, 0), None)
+            .expect("write to b");
     }
     println!("  a holds {} documents, b holds {}", count(&a), count(&b));
 
@@ -102,10 +119,12 @@ fn main() {
     // One edit on each side, then sync again: the checkpoint means only those two move.
     let id_a = workload::doc_id(0);
     let rev = a.get(&id_a).expect("read").expect("exists").rev;
-    a.put(&id_a, &workload::body(0, 1), Some(&rev)).expect("edit on a");
+    a.put(&id_a, &workload::body(0, 1), Some(&rev))
+        .expect("edit on a");
     let id_b = workload::doc_id(n);
     let rev = b.get(&id_b).expect("read").expect("exists").rev;
-    b.put(&id_b, &workload::body(n, 1), Some(&rev)).expect("edit on b");
+    b.put(&id_b, &workload::body(n, 1), Some(&rev))
+        .expect("edit on b");
     println!("Second sync after one edit on each side:");
     let moved = sync(&mut clock, &mut a, &mut b, "syncing");
     assert_eq!(moved, 2, "only the two edits move");

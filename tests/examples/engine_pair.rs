@@ -29,13 +29,18 @@ fn main() {
     };
     let mut source = memory_db(1);
     for i in 0..n {
-        source.put(&workload::doc_id(i), &workload::body(i, 0), None).expect("put");
+        source
+            .put(&workload::doc_id(i), &workload::body(i, 0), None)
+            .expect("put");
     }
     let rss_loaded = peak_rss_mib();
 
     // Push: source (active) -> sink (passive).
     let mut pair = Pair::new(source, memory_db(2), profile);
-    let cfg = ActiveConfig::new(Direction::Push, RemoteIdentity::Uuid(pair.passive_db.uuid()));
+    let cfg = ActiveConfig::new(
+        Direction::Push,
+        RemoteIdentity::Uuid(pair.passive_db.uuid()),
+    );
     let start = Instant::now();
     pair.connect(cfg, PassiveConfig::default());
     pair.run(usize::MAX);
@@ -45,7 +50,10 @@ fn main() {
 
     // Pull: a third database pulls everything from the sink.
     let mut pull_pair = Pair::new(memory_db(3), pair.passive_db, profile);
-    let cfg = ActiveConfig::new(Direction::Pull, RemoteIdentity::Uuid(pull_pair.passive_db.uuid()));
+    let cfg = ActiveConfig::new(
+        Direction::Pull,
+        RemoteIdentity::Uuid(pull_pair.passive_db.uuid()),
+    );
     let start = Instant::now();
     pull_pair.connect(cfg, PassiveConfig::default());
     pull_pair.run(usize::MAX);
@@ -53,9 +61,20 @@ fn main() {
     assert_eq!(pull_pair.active_db.document_count().unwrap(), n);
 
     let rate = |d: std::time::Duration| n as f64 / d.as_secs_f64();
-    println!("engine alone, in-memory pair, {n} docs (~1 KB), profile {}", profile.subprotocol());
-    println!("  push: {:>8.3} s  {:>10.0} docs/s", push.as_secs_f64(), rate(push));
-    println!("  pull: {:>8.3} s  {:>10.0} docs/s", pull.as_secs_f64(), rate(pull));
+    println!(
+        "engine alone, in-memory pair, {n} docs (~1 KB), profile {}",
+        profile.subprotocol()
+    );
+    println!(
+        "  push: {:>8.3} s  {:>10.0} docs/s",
+        push.as_secs_f64(),
+        rate(push)
+    );
+    println!(
+        "  pull: {:>8.3} s  {:>10.0} docs/s",
+        pull.as_secs_f64(),
+        rate(pull)
+    );
     println!(
         "  peak RSS: {rss_loaded:.0} MiB after loading, {rss_push:.0} MiB after push, {:.0} MiB at end (three memory databases of {n} docs)",
         peak_rss_mib()

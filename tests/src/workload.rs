@@ -7,7 +7,9 @@ const ALPHABET: &[u8; 68] = b"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVW
 
 /// The 800-character `text` field of document `i` at generation `generation` (xorshift32).
 pub fn text(i: u64, generation: u64) -> String {
-    let mut x = ((i + 1).wrapping_mul(2_654_435_761).wrapping_add(generation * 40_503)) as u32;
+    let mut x = ((i + 1)
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(generation * 40_503)) as u32;
     x |= 1;
     let mut out = String::with_capacity(800);
     for _ in 0..800 {
@@ -34,7 +36,10 @@ pub fn body(i: u64, generation: u64) -> Value {
         ("gen", Value::from(generation)),
         ("title", Value::from(format!("Document number {i}"))),
         ("owner", Value::from(format!("user-{}", i % 97))),
-        ("score", Value::Number(Number::from_f64(score).expect("finite"))),
+        (
+            "score",
+            Value::Number(Number::from_f64(score).expect("finite")),
+        ),
         ("active", Value::from(i % 2 == 0)),
         ("text", Value::from(text(i, generation))),
     ])

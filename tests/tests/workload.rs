@@ -26,9 +26,25 @@ fn documents_match_docgen_py() {
         .arg(&program)
         .output()
         .expect("python3 must be installed to check the workload against docgen.py");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<&str> = std::str::from_utf8(&output.stdout).unwrap().lines().collect();
-    let cases = [(0, 0), (1, 0), (7, 0), (12345, 0), (99999, 0), (999999, 0), (7, 1), (12300, 1)];
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    let cases = [
+        (0, 0),
+        (1, 0),
+        (7, 0),
+        (12345, 0),
+        (99999, 0),
+        (999999, 0),
+        (7, 1),
+        (12300, 1),
+    ];
     assert_eq!(lines.len(), cases.len());
     for ((i, generation), line) in cases.into_iter().zip(lines) {
         let mut expected = Value::from_json(line.as_bytes()).unwrap();
@@ -36,7 +52,11 @@ fn documents_match_docgen_py() {
         assert_eq!(id.as_str(), Some(workload::doc_id(i).as_str()));
         let ours = workload::body(i, generation);
         assert_eq!(ours, expected, "document {i} generation {generation}");
-        assert_eq!(ours.to_json(), expected.to_json(), "same bytes as compact JSON");
+        assert_eq!(
+            ours.to_json(),
+            expected.to_json(),
+            "same bytes as compact JSON"
+        );
     }
     let size = workload::body(12345, 0).to_json().len() + r#","_id":"doc-00012345""#.len();
     assert_eq!(size, 948, "the size docgen.py prints");
