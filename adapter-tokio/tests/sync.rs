@@ -1,0 +1,74 @@
+//! One-shot push, pull and push-and-pull between two databases over real 127.0.0.1 sockets:
+//! afterwards both hold the same documents at the same revisions.
+
+mod common;
+
+use common::{Kind, TestDb, assert_same, memory, plain_listener, sqlite, wait_stopped};
+use ferry_tokio::{Listener, Replicator, ReplicatorConfig, ReplicatorType};
+
+/// Runs one one-shot replication of `active` with a plain listener serving `passive`.
+async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType) -> u32 {
+    let listener = Listener::start(plain_listener(passive)).await.unwrap();
+    let url = listener.urls()[0].clone();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(active.handle.clone(), url).replicator_type(direction),
+    )
+    .unwrap();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "finished without error: {status:?}");
+    listener.stop().await;
+    status.attempts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_moves_local_documents_to_the_listener() {
+    let (a, b) = (memory("a", 1), memory("b", 2));
+    a.write(0..200).await;
+    b.write(1000..1010).await;
+    assert_eq!(replicate(&a, &b, ReplicatorType::Push).await, 1);
+    assert_eq!(b.count().await, 210, "pushed 200 to b");
+    assert_eq!(a.count().await, 200, "a pulled nothing");
+    let sa = a.snapshot().await;
+    let sb = b.snapshot().await;
+    for (id, doc) in &sa {
+        assert_eq!(sb.get(id), Some(doc), "{id} identical on b");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_fetches_the_listeners_documents() {
+    let (a, b) = (memory("a", 3), memory("b", 4));
+    a.write(0..10).await;
+    b.write(1000..1300).await;
+    replicate(&a, &b, ReplicatorType::Pull).await;
+    assert_eq!(a.count().await, 310, "pulled 300 into a");
+    assert_eq!(b.count().await, 300, "b received nothing");
+    let sa = a.snapshot().await;
+    for (id, doc) in &b.snapshot().await {
+        assert_eq!(sa.get(id), Some(doc), "{id} identical on a");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_pull_memory_to_sqlite_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = memory("a", 5);
+    let b = sqlite(dir.path(), "b", 6);
+    assert_eq!(b.kind, Kind::Sqlite);
+    a.write(0..500).await;
+    b.write(1000..1400).await;
+    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    assert_eq!(assert_same(&a, &b).await, 900);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_pull_sqlite_to_memory_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sqlite(dir.path(), "a", 7);
+    let b = memory("b", 8);
+    a.write(0..300).await;
+    b.write(1000..1300).await;
+    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    assert_eq!(assert_same(&a, &b).await, 600);
+}
