@@ -1,0 +1,103 @@
+//! Listener basics: automatic ports, URLs, interfaces, connection counts.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{memory, plain_listener, wait_idle};
+use ferry_tokio::{Error, Listener, ListenerConfig, Replicator, ReplicatorConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_picks_a_free_port_and_urls_name_it() {
+    let b = memory("notes", 41);
+    let first = Listener::start(plain_listener(&b)).await.unwrap();
+    let second = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_ne!(first.port(), 0);
+    assert_ne!(first.port(), second.port(), "two automatic ports differ");
+    assert_eq!(
+        first.urls(),
+        vec![format!("ws://127.0.0.1:{}/notes", first.port())]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tls = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .network_interface("127.0.0.1")
+            .identity_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tls.urls(),
+        vec![format!("wss://127.0.0.1:{}/notes", tls.port())]
+    );
+    // The port in use cannot be bound twice.
+    let clash = Listener::start(plain_listener(&b).port(first.port())).await;
+    assert!(matches!(clash, Err(Error::Bind { .. })), "{clash:?}");
+    for l in [first, second, tls] {
+        l.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_to_an_address_or_the_loopback_interface_by_name() {
+    let b = memory("db", 42);
+    let by_ip = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_eq!(by_ip.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let by_name = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .disable_tls(true)
+            .network_interface("lo"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_name.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let unknown = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .disable_tls(true)
+            .network_interface("no-such-interface0"),
+    )
+    .await;
+    assert!(
+        matches!(unknown, Err(Error::UnknownInterface(_))),
+        "{unknown:?}"
+    );
+    // A replicator reaches the listener bound by name.
+    let a = memory("a", 43);
+    a.write(0..3).await;
+    let replicator = Replicator::new(ReplicatorConfig::new(
+        a.handle.clone(),
+        by_name.urls()[0].clone(),
+    ))
+    .unwrap();
+    replicator.start(false).unwrap();
+    let status = common::wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    assert_eq!(b.count().await, 3);
+    by_ip.stop().await;
+    by_name.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_connections_of_two_running_replicators() {
+    let b = memory("db", 44);
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_eq!(listener.status().connection_count, 0);
+    let url = listener.urls()[0].clone();
+    let (a, c) = (memory("a", 45), memory("c", 46));
+    let ra = Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+        .unwrap();
+    let rc =
+        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
+    ra.start(false).unwrap();
+    rc.start(false).unwrap();
+    wait_idle(&ra).await;
+    wait_idle(&rc).await;
+    let status = listener.status();
+    assert_eq!(status.connection_count, 2, "{status:?}");
+    assert!(status.active_connection_count <= status.connection_count);
+    ra.stop().await.unwrap();
+    rc.stop().await.unwrap();
+    // Stopping the listener closes what is left and waits for every connection task.
+    listener.stop().await;
+    assert_eq!(listener.status().connection_count, 0);
+}
