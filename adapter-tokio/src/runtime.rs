@@ -1,6 +1,5 @@
 //! The tokio runtime shim: everything ferry-net's driver asks of a runtime.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -8,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ferry_net::driver::{BoxFuture, BoxStream, Runtime, Secured};
+use ferry_net::driver::{BoxFuture, BoxFutureRef, BoxStream, Runtime, Secured};
 use ferry_net::pki_types::ServerName;
 use ferry_net::rustls;
 use tokio::net::{TcpListener, TcpStream};
@@ -95,7 +94,7 @@ impl Runtime for TokioRuntime {
     fn accept<'a>(
         &self,
         listener: &'a TcpListener,
-    ) -> Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send + 'a>> {
+    ) -> BoxFutureRef<'a, io::Result<(TcpStream, SocketAddr)>> {
         Box::pin(async move {
             let (stream, peer) = listener.accept().await?;
             stream.set_nodelay(true)?;

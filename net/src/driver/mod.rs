@@ -58,6 +58,9 @@ pub use store::DatabaseHandle;
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// A boxed, sendable future borrowing for `'a`.
+pub type BoxFutureRef<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// A byte stream (TCP, or TLS over TCP) as futures-io traits.
 pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
@@ -107,7 +110,7 @@ pub trait Runtime: Send + Sync + 'static {
     fn accept<'a>(
         &self,
         listener: &'a Self::TcpListener,
-    ) -> Pin<Box<dyn Future<Output = io::Result<(Self::Tcp, SocketAddr)>> + Send + 'a>>;
+    ) -> BoxFutureRef<'a, io::Result<(Self::Tcp, SocketAddr)>>;
     /// The plain stream (no TLS).
     fn plain(&self, tcp: Self::Tcp) -> BoxStream;
     /// The client side of a TLS handshake.

@@ -278,6 +278,7 @@ impl Repl {
                 }
             }
             self.drain_session_events(now, &mut session);
+            self.status.progress = session.status().progress;
             if session.is_stopped() {
                 match session.status().error {
                     None => self.lifecycle.handle_session_finished(now),

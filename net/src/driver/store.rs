@@ -141,6 +141,21 @@ impl DatabaseHandle {
         DatabaseHandle { tx, name, uuid }
     }
 
+    /// Opens a database over `store` (with a random UUID seed, used if the store has no UUID
+    /// yet) on a new store thread: see [`DatabaseHandle::open`].
+    pub fn open_store<S: Store + 'static>(
+        name: impl Into<String>,
+        store: S,
+    ) -> Result<DatabaseHandle, DriverError> {
+        let mut seed = [0u8; 8];
+        crate::tls::provider()
+            .secure_random
+            .fill(&mut seed)
+            .map_err(|_| DriverError::StoreThreadGone)?;
+        let config = ferry_engine::db::DatabaseConfig::with_uuid_seed(u64::from_le_bytes(seed));
+        Ok(DatabaseHandle::open(name, Database::open(store, config)?))
+    }
+
     /// The database's name in listener URLs.
     pub fn name(&self) -> &str {
         &self.name
