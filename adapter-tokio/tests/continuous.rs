@@ -104,3 +104,33 @@ async fn two_continuous_replicators_and_app_writes_converge() {
     assert_same(&b, &c).await;
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_pongs_keep_an_idle_connection_alive() {
+    let (a, b) = (memory("a", 54), memory("b", 55));
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let mut config =
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone()).continuous(true);
+    // A peer silent for two intervals (100 ms) would be declared dead and reconnected.
+    config.heartbeat = Some(Duration::from_millis(50));
+    let replicator = Replicator::new(config).unwrap();
+    replicator.start(false).unwrap();
+    wait_idle(&replicator).await;
+    // Let twenty heartbeat intervals pass with nothing to replicate.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let status = replicator.status();
+    assert_eq!(status.activity, ActivityLevel::Idle, "{status:?}");
+    assert_eq!(
+        status.attempts, 1,
+        "never reconnected: pongs answered the pings"
+    );
+    assert_eq!(listener.status().connection_count, 1);
+    // And the connection still carries changes.
+    a.handle
+        .put("late", ferry_engine::value::Value::empty_object(), None)
+        .await
+        .unwrap();
+    until_counts(&[&a, &b], 1).await;
+    replicator.stop().await.unwrap();
+    listener.stop().await;
+}

@@ -204,6 +204,8 @@ impl<R: Runtime> Connector for Dialer<R> {
                 }
             }
         };
-        self.rt.spawn(Box::pin(task));
+        let span = tracing::info_span!("replicator_connection", replicator = id, attempt, endpoint = %self.endpoint);
+        self.rt
+            .spawn(Box::pin(tracing::Instrument::instrument(task, span)));
     }
 }

@@ -167,3 +167,39 @@ pub(crate) async fn read_body(
     body.truncate(filled);
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_request_and_response_heads() {
+        let request =
+            parse_request(b"GET /db/_blipsync HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+                .unwrap();
+        assert_eq!(request.method(), http::Method::GET);
+        assert_eq!(request.uri().path(), "/db/_blipsync");
+        assert_eq!(request.version(), Version::HTTP_11);
+        assert_eq!(request.headers()["upgrade"], "websocket");
+
+        let response =
+            parse_response(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\n\r\n")
+                .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["www-authenticate"], "Basic");
+
+        for bad in [
+            &b"hello\r\n\r\n"[..],
+            b"GET / SPDY/3\r\n\r\n",
+            b"GET /\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(parse_response(b"HTTP/1.1 abc\r\n\r\n").is_err());
+    }
+}

@@ -229,8 +229,9 @@ async fn accept_loop<R: Runtime>(
                 continue;
             }
         };
+        let span = tracing::info_span!("listener_connection", %peer);
         let task = connection(rt.clone(), tcp, peer, shared.clone(), alive.clone());
-        rt.spawn(Box::pin(task));
+        rt.spawn(Box::pin(tracing::Instrument::instrument(task, span)));
     }
 }
 
@@ -341,5 +342,34 @@ async fn upgrade<R: Runtime>(
             let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
             Ok(Some((ws, accepted)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_resolve_from_addresses_and_names() {
+        assert_eq!(
+            interface_address(None).unwrap(),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+        assert_eq!(
+            interface_address(Some("127.0.0.1")).unwrap(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        );
+        assert_eq!(
+            interface_address(Some("[::1]")).unwrap(),
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!(
+            interface_address(Some("lo")).unwrap(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        );
+        assert!(matches!(
+            interface_address(Some("nonexistent0")),
+            Err(DriverError::UnknownInterface(_))
+        ));
     }
 }

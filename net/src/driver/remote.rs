@@ -71,3 +71,30 @@ fn crc_like(bytes: &[u8]) -> u32 {
         (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_engine::db::DatabaseConfig;
+    use ferry_store_memory::MemoryStore;
+
+    #[test]
+    fn peers_keep_their_numbers_across_restarts() {
+        let mut db = Database::open(MemoryStore::new(), DatabaseConfig::default()).unwrap();
+        let (p, q) = (
+            RemoteIdentity::Uuid([7; 16]),
+            RemoteIdentity::Name("wss://peer:4984/db".into()),
+        );
+        let mut ids = RemoteIds::default();
+        assert_eq!(ids.id_for(&mut db, &p), 1);
+        assert_eq!(ids.id_for(&mut db, &q), 2);
+        assert_eq!(ids.id_for(&mut db, &p), 1);
+        let mut restarted = RemoteIds::default();
+        assert_eq!(
+            restarted.id_for(&mut db, &q),
+            2,
+            "read back from the database"
+        );
+        assert_eq!(restarted.id_for(&mut db, &RemoteIdentity::Uuid([8; 16])), 3);
+    }
+}
