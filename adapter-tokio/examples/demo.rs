@@ -79,12 +79,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     replicator.start(false)?;
     let mut changes = replicator.status_changes();
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut shown = None;
     let status = loop {
-        tokio::select! {
-            changed = changes.changed() => changed?,
-            _ = ticker.tick() => {}
-        }
+        let tick = tokio::select! {
+            changed = changes.changed() => { changed?; false }
+            _ = ticker.tick() => true,
+        };
         let status = changes.borrow_and_update().clone();
+        // Redraw ten times a second, and whenever the activity changes.
+        if !tick && shown == Some(status.activity) && status.activity != ActivityLevel::Stopped {
+            continue;
+        }
+        shown = Some(status.activity);
         print!(
             "\r  push and pull: {:>6}/{:<6} changes, {:?}      ",
             status.progress.completed, status.progress.total, status.activity
@@ -104,6 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  {moved} documents in {secs:.2} s over wss: {:.0} documents/second",
         moved as f64 / secs
     );
+    println!("  (changes count both directions; documents pulled are re-examined by the push)");
     listener.stop().await;
 
     let sa = a.with::<SqliteStore, _>(|db| snapshot(db)).await?;

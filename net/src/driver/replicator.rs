@@ -63,7 +63,10 @@ pub(crate) struct Repl {
     attempt: u64,
     attempts_since_start: u32,
     reset_checkpoint: bool,
+    /// The status last published.
     status: ReplicatorStatus,
+    /// The session's progress (of the current or last connection).
+    progress: ferry_engine::repl::Progress,
     stop_waiters: Vec<oneshot::Sender<()>>,
     stop_deadline: Option<Instant>,
 }
@@ -80,6 +83,7 @@ impl Repl {
             attempts_since_start: 0,
             reset_checkpoint: false,
             status: ReplicatorStatus::stopped(),
+            progress: Default::default(),
             stop_waiters: Vec::new(),
             stop_deadline: None,
         }
@@ -102,7 +106,7 @@ impl Repl {
             tracing::info!(reset, "replicator starting");
             self.reset_checkpoint = reset;
             self.attempts_since_start = 0;
-            self.status.progress = Default::default();
+            self.progress = Default::default();
             self.lifecycle.start(now);
         }
     }
@@ -254,7 +258,7 @@ impl Repl {
         while let Some(event) = session.poll_event() {
             match event {
                 ActiveEvent::StatusChanged(status) => {
-                    self.status.progress = status.progress;
+                    self.progress = status.progress;
                     self.lifecycle.handle_session_status(now, status.activity);
                 }
                 ActiveEvent::CheckpointSaved => self.reset_checkpoint = false,
@@ -278,7 +282,7 @@ impl Repl {
                 }
             }
             self.drain_session_events(now, &mut session);
-            self.status.progress = session.status().progress;
+            self.progress = session.status().progress;
             if session.is_stopped() {
                 match session.status().error {
                     None => self.lifecycle.handle_session_finished(now),
@@ -355,7 +359,7 @@ impl Repl {
         let (activity, error) = self.lifecycle.status();
         let status = ReplicatorStatus {
             activity,
-            progress: self.status.progress,
+            progress: self.progress,
             error: error.cloned(),
             attempts: self.attempts_since_start,
         };
