@@ -101,3 +101,35 @@ async fn counts_connections_of_two_running_replicators() {
     listener.stop().await;
     assert_eq!(listener.status().connection_count, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_told_to_retry() {
+    let b = memory("db", 47);
+    let mut config = plain_listener(&b);
+    config.limits.max_connections = 1;
+    let listener = Listener::start(config).await.unwrap();
+    let url = listener.urls()[0].clone();
+    let (a, c) = (memory("a", 48), memory("c", 49));
+    let first =
+        Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+            .unwrap();
+    first.start(false).unwrap();
+    wait_idle(&first).await;
+    let second =
+        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
+    second.start(false).unwrap();
+    let status = common::wait_for(&second, "refused with 503", |s| {
+        s.error == Some(ferry_tokio::ConnectionError::Http(503))
+    })
+    .await;
+    assert!(
+        status.error.as_ref().unwrap().is_transient(),
+        "503 is retried"
+    );
+    assert_eq!(listener.status().connection_count, 1);
+    // Once the first leaves, the second gets in (after its backoff).
+    first.stop().await.unwrap();
+    wait_idle(&second).await;
+    second.stop().await.unwrap();
+    listener.stop().await;
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Kind, TestDb, assert_same, memory, plain_listener, sqlite, wait_stopped};
-use ferry_tokio::{Listener, Replicator, ReplicatorConfig, ReplicatorType};
+use ferry_tokio::{DocumentEvent, Listener, Replicator, ReplicatorConfig, ReplicatorType};
 
 /// Runs one one-shot replication of `active` with a plain listener serving `passive`.
 async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType) -> u32 {
@@ -17,6 +17,10 @@ async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType)
     replicator.start(false).unwrap();
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "finished without error: {status:?}");
+    assert!(
+        status.progress.total > 0 && status.progress.completed == status.progress.total,
+        "progress complete: {status:?}"
+    );
     listener.stop().await;
     status.attempts
 }
@@ -71,4 +75,59 @@ async fn push_and_pull_sqlite_to_memory_converges() {
     b.write(1000..1300).await;
     replicate(&a, &b, ReplicatorType::PushAndPull).await;
     assert_eq!(assert_same(&a, &b).await, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_events_and_pending_documents_follow_the_push() {
+    let (a, b) = (memory("a", 9), memory("b", 10));
+    a.write(0..40).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .replicator_type(ReplicatorType::Push),
+    )
+    .unwrap();
+    let before = replicator.pending_document_ids().await.unwrap();
+    assert_eq!(
+        before.len(),
+        40,
+        "everything is pending before the first push"
+    );
+    assert!(
+        replicator
+            .is_document_pending(&ferry_tests::workload::doc_id(7))
+            .await
+            .unwrap()
+    );
+    let mut events = replicator.document_events();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let mut pushed = std::collections::BTreeSet::new();
+    while let Ok(event) = events.try_recv() {
+        match event {
+            DocumentEvent::DocumentReplicated {
+                doc_id, direction, ..
+            } => {
+                assert_eq!(direction, ReplicatorType::Push);
+                pushed.insert(doc_id);
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(pushed.len(), 40, "one event per pushed document");
+    assert!(replicator.pending_document_ids().await.unwrap().is_empty());
+    assert!(
+        !replicator
+            .is_document_pending(&ferry_tests::workload::doc_id(7))
+            .await
+            .unwrap()
+    );
+    // A new local write is pending again.
+    a.write(100..101).await;
+    assert_eq!(
+        replicator.pending_document_ids().await.unwrap(),
+        vec![ferry_tests::workload::doc_id(100)]
+    );
+    listener.stop().await;
 }
