@@ -5,12 +5,17 @@ mod common;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use common::{DEADLINE, TestDb, assert_same, memory, plain_listener, wait_idle};
 use ferry_tests::workload;
 use ferry_tokio::{ActivityLevel, Listener, Replicator, ReplicatorConfig};
 
-/// Waits (bounded) until every database holds `n` documents.
+/// Waits (at most [`DEADLINE`]) until every database holds `n` documents, woken by their
+/// change notifications.
 async fn until_counts(dbs: &[&TestDb], n: u64) {
+    let mut changes =
+        futures_util::stream::select_all(dbs.iter().map(|db| db.handle.changes().unwrap()));
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let mut counts = Vec::new();
@@ -20,11 +25,11 @@ async fn until_counts(dbs: &[&TestDb], n: u64) {
         if counts.iter().all(|c| *c == n) {
             return;
         }
+        let woke = tokio::time::timeout_at(deadline, changes.next()).await;
         assert!(
-            tokio::time::Instant::now() < deadline,
+            woke.is_ok(),
             "did not converge to {n} documents: {counts:?}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -81,9 +86,10 @@ async fn two_continuous_replicators_and_app_writes_converge() {
     until_counts(&[&a, &b, &c], 360).await;
     // The edit made on a reaches c through the hub.
     let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut c_changes = c.handle.changes().unwrap();
     while c.handle.get(&edited).await.unwrap().map(|d| d.rev) != Some(rev.clone()) {
-        assert!(tokio::time::Instant::now() < deadline, "the edit reached c");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let woke = tokio::time::timeout_at(deadline, c_changes.next()).await;
+        assert!(woke.is_ok(), "the edit reached c");
     }
     wait_idle(&ra).await;
     wait_idle(&rc).await;

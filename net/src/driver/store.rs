@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
-use ferry_engine::db::{Database, DbError, Document};
+use ferry_engine::db::{Database, DbError, Document, DocumentChange};
 use ferry_engine::repl::{PassiveConfig, PassiveSession, Profile};
 use ferry_engine::rev::RevId;
 use ferry_engine::store::Store;
 use ferry_engine::value::Value;
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_channel::oneshot;
 
 use super::error::DriverError;
@@ -100,6 +101,8 @@ pub(crate) enum Command {
         attempt: u64,
         result: Result<(ConnId, Negotiated, Outgoing), ferry_engine::repl::ConnectionError>,
     },
+    /// `DatabaseHandle::changes`.
+    Subscribe(UnboundedSender<Vec<DocumentChange>>),
     /// `pending_document_ids`.
     Pending {
         id: ReplId,
@@ -213,6 +216,14 @@ impl DatabaseHandle {
         Ok(self.call(|db| db.document_count()).await??)
     }
 
+    /// A stream of the database's committed changes from now on (application writes and
+    /// replicated revisions), one batch per write. Ends when the store thread does.
+    pub fn changes(&self) -> Result<UnboundedReceiver<Vec<DocumentChange>>, DriverError> {
+        let (tx, rx) = unbounded();
+        self.send(Command::Subscribe(tx))?;
+        Ok(rx)
+    }
+
     /// Runs `f` on the store thread with the database, which must use the store type `S`
     /// (for example to write many documents in one go, or read a snapshot). Continuous
     /// replicators see what `f` writes.
@@ -244,6 +255,7 @@ pub(crate) struct Driver<S: Store> {
     db: Database<S>,
     rx: mpsc::Receiver<Command>,
     changed: Arc<AtomicBool>,
+    subscribers: Arc<std::sync::Mutex<Vec<UnboundedSender<Vec<DocumentChange>>>>>,
     passive: BTreeMap<ConnId, Passive>,
     repls: BTreeMap<ReplId, Repl>,
     /// Replicator connections: connection → replicator.
@@ -255,11 +267,20 @@ impl<S: Store + 'static> Driver<S> {
     fn new(mut db: Database<S>, rx: mpsc::Receiver<Command>) -> Self {
         let changed = Arc::new(AtomicBool::new(false));
         let flag = changed.clone();
-        db.add_change_observer(Box::new(move |_| flag.store(true, Ordering::Release)));
+        let subscribers: Arc<std::sync::Mutex<Vec<UnboundedSender<Vec<DocumentChange>>>>> =
+            Arc::default();
+        let listeners = subscribers.clone();
+        db.add_change_observer(Box::new(move |changes| {
+            flag.store(true, Ordering::Release);
+            if let Ok(mut listeners) = listeners.lock() {
+                listeners.retain(|l| l.unbounded_send(changes.to_vec()).is_ok());
+            }
+        }));
         Driver {
             db,
             rx,
             changed,
+            subscribers,
             passive: BTreeMap::new(),
             repls: BTreeMap::new(),
             active_conns: BTreeMap::new(),
@@ -417,6 +438,11 @@ impl<S: Store + 'static> Driver<S> {
                     }
                 }
             },
+            Command::Subscribe(subscriber) => {
+                if let Ok(mut subscribers) = self.subscribers.lock() {
+                    subscribers.push(subscriber);
+                }
+            }
             Command::Pending { id, reply } => {
                 let answer = match self.repls.get(&id) {
                     Some(repl) => repl.pending_document_ids(&self.db),
