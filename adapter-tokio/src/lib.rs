@@ -9,7 +9,27 @@
 //!   runs every session using it, so store work never blocks the runtime.
 //!
 //! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS
-//! configurations) is in `ferry-net`; this crate holds the tokio glue and the public API.
+//! configurations) is in `ferry-net` (`ferry_net::driver`); this crate holds the tokio glue (a
+//! `Runtime` implementation: tasks, timers, TCP, tokio-rustls) and the public API.
+//!
+//! ## Threads and tasks
+//!
+//! - One **store thread** per [`Database`] owns the database and every session using it
+//!   (passive sessions of listeners, active sessions and connection life cycles of
+//!   replicators) and runs the one driver loop: wait for a command or the earliest engine
+//!   deadline, call one `handle_*`, drain every `poll_*`, execute. Application calls
+//!   ([`Database::put`], [`Database::get`], [`Database::with`]) go through it too, so
+//!   continuous replicators push application writes at once.
+//! - One **tokio task per connection** moves WebSocket binary messages to the store thread and
+//!   frames back; one task accepts for each listener; one task per connection attempt dials.
+//!
+//! ## Errors
+//!
+//! [`Error`] is what starting a listener or replicator, or a database call, fails with. A
+//! running replicator reports failures in its [`ReplicatorStatus`] as a
+//! [`ConnectionError`], whose `is_transient()` decides between retrying with backoff
+//! (refused, reset, timed out, HTTP 408/429/502/503/504, close codes 1001/1006/…) and stopping
+//! (401, 403, TLS, protocol errors), as Couchbase Lite does.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_tokio::Error> {

@@ -210,3 +210,40 @@ async fn refused_upgrades_are_clear_http_answers() {
     );
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_message_is_a_protocol_error_closed_with_1002() {
+    let b = memory("db", 30);
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
+        .await
+        .unwrap();
+    let request = "GET /db/_blipsync HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Protocol: BLIP_3+Ferry_1\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Read the 101 head.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // A masked text frame "hi".
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().zip(mask).map(|(b, m)| b ^ m));
+    stream.write_all(&frame).await.unwrap();
+    // The listener answers with a close frame carrying 1002.
+    let mut answer = [0u8; 4];
+    tokio::time::timeout(common::DEADLINE, stream.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([answer[2], answer[3]]), 1002);
+    listener.stop().await;
+}
