@@ -131,3 +131,72 @@ async fn document_events_and_pending_documents_follow_the_push() {
     );
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_ids_limit_what_moves() {
+    let (a, b) = (memory("a", 15), memory("b", 16));
+    a.write(0..20).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let ids = vec![
+        ferry_tests::workload::doc_id(3),
+        ferry_tests::workload::doc_id(11),
+    ];
+    let mut config = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+        .replicator_type(ReplicatorType::Push);
+    config.document_ids = Some(ids.clone());
+    let replicator = Replicator::new(config).unwrap();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let moved: Vec<String> = b.snapshot().await.into_keys().collect();
+    assert_eq!(moved, ids, "only the listed documents were pushed");
+    listener.stop().await;
+}
+
+/// Starts `replicator` again and waits for this run to stop; returns its final status and
+/// the documents it reported pushed.
+async fn run_again(
+    replicator: &Replicator,
+    events: &mut tokio::sync::broadcast::Receiver<DocumentEvent>,
+    reset: bool,
+) -> (ferry_tokio::ReplicatorStatus, usize) {
+    let mut changes = replicator.status_changes();
+    changes.mark_unchanged();
+    replicator.start(reset).unwrap();
+    tokio::time::timeout(common::DEADLINE, changes.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    let status = wait_stopped(replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let mut pushed = 0;
+    while let Ok(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
+        pushed += 1;
+    }
+    (status, pushed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_resume_from_the_checkpoint_unless_reset() {
+    let (a, b) = (memory("a", 17), memory("b", 18));
+    a.write(0..30).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .replicator_type(ReplicatorType::Push),
+    )
+    .unwrap();
+    let mut events = replicator.document_events();
+    let (_, pushed) = run_again(&replicator, &mut events, false).await;
+    assert_eq!(pushed, 30, "the first run pushes everything");
+    let (status, pushed) = run_again(&replicator, &mut events, false).await;
+    assert_eq!(pushed, 0, "a second run resumes from the checkpoint");
+    assert_eq!(status.progress.total, 0, "nothing to examine: {status:?}");
+    let (status, _) = run_again(&replicator, &mut events, true).await;
+    assert!(
+        status.progress.total >= 30,
+        "a reset run examines every document again: {status:?}"
+    );
+    assert_eq!(b.count().await, 30);
+    listener.stop().await;
+}
