@@ -133,3 +133,38 @@ async fn connections_beyond_the_limit_are_told_to_retry() {
     second.stop().await.unwrap();
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_replicators_reconnect() {
+    let b = memory("db", 60);
+    let mut config = plain_listener(&b);
+    config.limits.idle_timeout = Some(std::time::Duration::from_millis(200));
+    let listener = Listener::start(config).await.unwrap();
+    let a = memory("a", 61);
+    let mut rc = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+        .continuous(true)
+        .max_attempt_wait(std::time::Duration::from_millis(100));
+    rc.heartbeat = None; // silent while idle
+    let replicator = Replicator::new(rc).unwrap();
+    replicator.start(false).unwrap();
+    wait_idle(&replicator).await;
+    let offline = common::wait_for(&replicator, "closed for idleness", |s| {
+        s.activity == ferry_tokio::ActivityLevel::Offline
+    })
+    .await;
+    assert_eq!(
+        offline
+            .error
+            .as_ref()
+            .map(|e| e.to_string().contains("1001")),
+        Some(true),
+        "going away: {offline:?}"
+    );
+    let back = common::wait_for(&replicator, "reconnected", |s| {
+        s.activity == ferry_tokio::ActivityLevel::Idle && s.attempts >= 2
+    })
+    .await;
+    assert!(back.error.is_none());
+    replicator.stop().await.unwrap();
+    listener.stop().await;
+}

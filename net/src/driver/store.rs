@@ -154,7 +154,11 @@ impl DatabaseHandle {
         crate::tls::provider()
             .secure_random
             .fill(&mut seed)
-            .map_err(|_| DriverError::StoreThreadGone)?;
+            .map_err(|_| {
+                DriverError::Tls(crate::error::TlsError::Config {
+                    reason: "no secure random source for the database UUID".into(),
+                })
+            })?;
         let config = ferry_engine::db::DatabaseConfig::with_uuid_seed(u64::from_le_bytes(seed));
         Ok(DatabaseHandle::open(name, Database::open(store, config)?))
     }
