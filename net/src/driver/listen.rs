@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use futures_channel::{mpsc as fmpsc, oneshot};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -35,6 +36,9 @@ struct Shared {
     connections: Mutex<BTreeMap<ConnId, Outgoing>>,
     /// Connections whose passive session is moving documents (kept by the store thread).
     busy: Arc<AtomicU64>,
+    /// Every upgraded connection holds a clone; `None` once the listener stops, so a handshake
+    /// finishing after `stop` is closed at once and `stop` need not wait for handshakes.
+    alive: Mutex<Option<fmpsc::Sender<()>>>,
 }
 
 /// A running listener (the runtime-agnostic part of an adapter's `Listener`).
@@ -43,8 +47,7 @@ pub struct ListenerCore {
     addr: SocketAddr,
     identity: Option<TlsIdentity>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
-    /// Every task of the listener holds a clone; `stop` waits until all are gone.
-    alive: Mutex<Option<fmpsc::Sender<()>>>,
+    /// Completes (yields `None`) once every upgraded connection has ended after `stop`.
     all_gone: futures_util::lock::Mutex<fmpsc::Receiver<()>>,
 }
 
@@ -128,6 +131,8 @@ impl ListenerCore {
             config.database.uuid(),
             config.authenticator.clone(),
         );
+        let (alive, all_gone) = fmpsc::channel(0);
+        let alive = Mutex::new(Some(alive));
         let shared = Arc::new(Shared {
             handshake,
             limits: config.limits.clone(),
@@ -136,18 +141,17 @@ impl ListenerCore {
             to_store: config.database.tx.clone(),
             connections: Mutex::new(BTreeMap::new()),
             busy: Arc::new(AtomicU64::new(0)),
+            alive,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (alive, all_gone) = fmpsc::channel(0);
         tracing::info!(%addr, tls = shared.tls.is_some(), db = config.database.name(), "listener started");
-        let task = accept_loop(rt.clone(), listener, shared.clone(), stop_rx, alive.clone());
+        let task = accept_loop(rt.clone(), listener, shared.clone(), stop_rx);
         rt.spawn(Box::pin(task));
         Ok(ListenerCore {
             shared,
             addr,
             identity,
             stop: Mutex::new(Some(stop_tx)),
-            alive: Mutex::new(Some(alive)),
             all_gone: futures_util::lock::Mutex::new(all_gone),
         })
     }
@@ -195,12 +199,13 @@ impl ListenerCore {
         if let Some(stop) = self.stop.lock().ok().and_then(|mut s| s.take()) {
             let _ = stop.send(());
         }
+        // Refuse handshakes that finish from now on, then close the open connections.
+        drop(self.shared.alive.lock().ok().and_then(|mut a| a.take()));
         if let Ok(connections) = self.shared.connections.lock() {
             for out in connections.values() {
                 out.send(Outbound::Close(1001, "the listener stopped".into()));
             }
         }
-        drop(self.alive.lock().ok().and_then(|mut a| a.take()));
         let mut all_gone = self.all_gone.lock().await;
         while all_gone.next().await.is_some() {}
         tracing::info!(addr = %self.addr, "listener stopped");
@@ -212,7 +217,6 @@ async fn accept_loop<R: Runtime>(
     listener: R::TcpListener,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
-    alive: fmpsc::Sender<()>,
 ) {
     loop {
         let accepted = {
@@ -230,7 +234,7 @@ async fn accept_loop<R: Runtime>(
             }
         };
         let span = tracing::info_span!("listener_connection", %peer);
-        let task = connection(rt.clone(), tcp, peer, shared.clone(), alive.clone());
+        let task = connection(rt.clone(), tcp, peer, shared.clone());
         rt.spawn(Box::pin(tracing::Instrument::instrument(task, span)));
     }
 }
@@ -242,13 +246,7 @@ fn busy_response() -> Response<()> {
     response
 }
 
-async fn connection<R: Runtime>(
-    rt: Arc<R>,
-    tcp: R::Tcp,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    _alive: fmpsc::Sender<()>,
-) {
+async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, shared: Arc<Shared>) {
     let limits = &shared.limits;
     let upgraded =
         super::timeout(&*rt, limits.handshake_timeout, upgrade(&*rt, tcp, &shared)).await;
@@ -266,8 +264,28 @@ async fn connection<R: Runtime>(
     };
     let conn = next_id();
     let (out, outbound) = Outgoing::new();
-    if let Ok(mut connections) = shared.connections.lock() {
-        connections.insert(conn, out.clone());
+    // Registered under the connections lock, so `stop` either sees this connection or has
+    // already withdrawn `alive`.
+    let _alive = {
+        let Ok(mut connections) = shared.connections.lock() else {
+            return;
+        };
+        let alive = shared.alive.lock().ok().and_then(|a| a.clone());
+        if alive.is_some() {
+            connections.insert(conn, out.clone());
+        }
+        alive
+    };
+    if _alive.is_none() {
+        tracing::debug!(%peer, "the listener stopped during the handshake");
+        let mut ws = ws;
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "the listener stopped".into(),
+            }))
+            .await;
+        return;
     }
     tracing::info!(%peer, conn, profile = ?accepted.profile, user = ?accepted.user, "replicator connected");
     let opened = shared.to_store.send(Command::OpenPassive {
