@@ -2,7 +2,7 @@
 //! socket and the store thread.
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
@@ -49,6 +49,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Pumps one connection until it ends, then reports [`Command::Closed`] to the store thread.
 /// `idle_timeout` closes a connection on which nothing arrived for that long (1001).
+#[allow(clippy::disallowed_methods)] // the host reads the clock for the idle timeout
 pub(crate) async fn pump<R: Runtime + ?Sized>(
     rt: &R,
     ws: WebSocketStream<BoxStream>,
@@ -60,18 +61,29 @@ pub(crate) async fn pump<R: Runtime + ?Sized>(
     let (mut sink, mut stream) = ws.split();
     let store = to_store.clone();
     let reader = async {
+        // One idle timer, re-armed only when it fires early (not one per message).
+        let mut idle = idle_timeout.map(|limit| rt.sleep(limit));
+        let mut last_message = Instant::now();
         loop {
-            let next = match idle_timeout {
-                Some(limit) => match super::timeout(rt, limit, stream.next()).await {
-                    Some(next) => next,
-                    None => {
-                        return (
-                            ConnectionError::WebSocketClose(1001, "idle timeout".into()),
-                            Some((1001, "idle timeout".to_owned())),
-                        );
+            let next = match (&mut idle, idle_timeout) {
+                (Some(timer), Some(limit)) => match select(stream.next(), timer.as_mut()).await {
+                    Either::Left((next, _)) => {
+                        last_message = Instant::now();
+                        next
+                    }
+                    Either::Right(((), _)) => {
+                        let quiet = last_message.elapsed();
+                        if quiet >= limit {
+                            return (
+                                ConnectionError::WebSocketClose(1001, "idle timeout".into()),
+                                Some((1001, "idle timeout".to_owned())),
+                            );
+                        }
+                        idle = Some(rt.sleep(limit - quiet));
+                        continue;
                     }
                 },
-                None => stream.next().await,
+                _ => stream.next().await,
             };
             match next {
                 Some(Ok(Message::Binary(data))) => {
