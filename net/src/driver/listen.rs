@@ -145,7 +145,8 @@ impl ListenerCore {
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         tracing::info!(%addr, tls = shared.tls.is_some(), db = config.database.name(), "listener started");
-        let task = accept_loop(rt.clone(), listener, shared.clone(), stop_rx);
+        let accepting = shared.alive.lock().ok().and_then(|a| a.clone());
+        let task = accept_loop(rt.clone(), listener, shared.clone(), stop_rx, accepting);
         rt.spawn(Box::pin(task));
         Ok(ListenerCore {
             shared,
@@ -217,6 +218,7 @@ async fn accept_loop<R: Runtime>(
     listener: R::TcpListener,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
+    accepting: Option<fmpsc::Sender<()>>,
 ) {
     loop {
         let accepted = {
@@ -237,6 +239,9 @@ async fn accept_loop<R: Runtime>(
         let task = connection(rt.clone(), tcp, peer, shared.clone());
         rt.spawn(Box::pin(tracing::Instrument::instrument(task, span)));
     }
+    // Unbind before `stop` returns, so the port can be bound again at once.
+    drop(listener);
+    drop(accepting);
 }
 
 /// The refusal for a listener at its connection limit.
