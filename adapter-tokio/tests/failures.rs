@@ -247,3 +247,70 @@ async fn a_text_message_is_a_protocol_error_closed_with_1002() {
     assert_eq!(u16::from_be_bytes([answer[2], answer[3]]), 1002);
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_wanting_client_certificates_refuses_a_replicator_without_one() {
+    let ca = TestCa::new("CA");
+    let (a, b) = (memory("a", 33), memory("b", 34));
+    let listener = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .network_interface("127.0.0.1")
+            .tls_identity(ca.server())
+            .authenticator(ferry_tokio::Authenticator::client_certificate_roots(vec![
+                ca.der.clone(),
+            ])),
+    )
+    .await
+    .unwrap();
+    // No client certificate at all, then one from another CA.
+    let stranger = TestCa::new("another CA").client("stranger");
+    for auth in [
+        None,
+        Some(ReplicatorAuthenticator::ClientCertificate(stranger)),
+    ] {
+        let mut config = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .trusted_root_certificates(vec![ca.der.clone()]);
+        config.authenticator = auth.clone();
+        let replicator = Replicator::new(config).unwrap();
+        replicator.start(false).unwrap();
+        let status = wait_stopped(&replicator).await;
+        let error = status.error.as_ref().expect("refused");
+        assert!(
+            !error.is_transient(),
+            "{:?}: permanent: {error:?}",
+            auth.is_some()
+        );
+        assert_eq!(status.attempts, 1);
+    }
+    assert_eq!(b.count().await, 0);
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_calls_name_the_wrong_store_type() {
+    let a = memory("a", 35);
+    let wrong = a
+        .handle
+        .with::<ferry_store_sqlite::SqliteStore, _>(|_| ())
+        .await;
+    assert!(
+        matches!(wrong, Err(ferry_tokio::Error::WrongStoreType(_))),
+        "{wrong:?}"
+    );
+    let rev = a
+        .handle
+        .put("doc", ferry_engine::value::Value::empty_object(), None)
+        .await
+        .unwrap();
+    assert_eq!(a.handle.get("doc").await.unwrap().unwrap().rev, rev);
+    a.handle.delete("doc", rev).await.unwrap();
+    assert!(a.handle.get("doc").await.unwrap().is_none());
+    let recreated = a
+        .handle
+        .put("doc", ferry_engine::value::Value::empty_object(), None)
+        .await;
+    assert!(
+        recreated.is_ok(),
+        "recreating a deleted document: {recreated:?}"
+    );
+}
