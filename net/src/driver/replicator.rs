@@ -239,15 +239,21 @@ impl Repl {
                     other => DbError::NotFound(other.to_string()),
                 }),
             None => {
-                // Never connected since it was created: every document is pending (the saved
-                // checkpoint is only read once connected).
+                // Never connected since it was created: every document (of the document-ID
+                // filter) is pending — the saved checkpoint is only read once connected.
                 let mut out = Vec::new();
                 let mut since = 0;
                 loop {
                     let page = db.changes_since(since, 1000)?;
                     let Some(last) = page.last() else { break };
                     since = last.sequence;
-                    out.extend(page.into_iter().map(|e| e.doc_id));
+                    let wanted = |id: &String| {
+                        self.setup
+                            .doc_ids
+                            .as_ref()
+                            .is_none_or(|ids| ids.contains(id))
+                    };
+                    out.extend(page.into_iter().map(|e| e.doc_id).filter(wanted));
                 }
                 Ok(out)
             }
