@@ -1,8 +1,9 @@
 //! # ferry-net
 //!
 //! The networking pieces both Ferry adapters (tokio and async-std) share, written once and
-//! independent of any async runtime: this crate opens no socket, spawns nothing and depends on
-//! neither tokio nor async-std.
+//! independent of any async runtime: this crate depends on neither tokio nor async-std; the
+//! [`driver`] opens sockets and spawns tasks only through the runtime an adapter hands it (its
+//! store threads are plain OS threads).
 //!
 //! - [`identity`]: TLS identities — create self-signed ones, save/load/delete them by label in
 //!   a directory (key files 0600), import PEM/DER, the listener's anonymous identity, SHA-256
@@ -14,6 +15,10 @@
 //! - [`upgrade`]: the WebSocket upgrade as pure functions over `http` types: validating,
 //!   authenticating and answering a request for `/<db>/_blipsync`, building a replicator's
 //!   request and reading the answer, negotiating the replication profile.
+//! - [`driver`]: the driver both adapters run — one store thread per database running the one
+//!   driver loop over every session, the WebSocket pump, the listener's accept loop and the
+//!   replicator's dialer — generic over futures-io streams and a small [`driver::Runtime`]
+//!   trait that each adapter implements in about a hundred lines.
 //! - [`error`]: typed errors; [`ConnectError::is_transient`] classifies failures as Couchbase
 //!   Lite does (retry or stop).
 
@@ -21,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod driver;
 pub mod error;
 pub mod identity;
 pub mod tls;

@@ -1,0 +1,68 @@
+//! # ferry-tokio: Ferry's turnkey listener and replicator on tokio
+//!
+//! - [`Listener`] serves one database to replicators at `ws[s]://host:port/<db>/_blipsync`
+//!   (TLS with an anonymous or given identity, password or client-certificate authentication,
+//!   read-only mode, connection counts).
+//! - [`Replicator`] pushes, pulls or both with a listener, once or continuously, retrying
+//!   transient failures with backoff, with status and document-event streams.
+//! - [`Database`] is the handle both use: the database lives on its own store thread, which
+//!   runs every session using it, so store work never blocks the runtime.
+//!
+//! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS
+//! configurations) is in `ferry-net` (`ferry_net::driver`); this crate holds the tokio glue (a
+//! `Runtime` implementation: tasks, timers, TCP, tokio-rustls) and the public API.
+//!
+//! ## Threads and tasks
+//!
+//! - One **store thread** per [`Database`] owns the database and every session using it
+//!   (passive sessions of listeners, active sessions and connection life cycles of
+//!   replicators) and runs the one driver loop: wait for a command or the earliest engine
+//!   deadline, call one `handle_*`, drain every `poll_*`, execute. Application calls
+//!   ([`Database::put`], [`Database::get`], [`Database::with`]) go through it too, so
+//!   continuous replicators push application writes at once.
+//! - One **tokio task per connection** moves WebSocket binary messages to the store thread and
+//!   frames back; one task accepts for each listener; one task per connection attempt dials.
+//!
+//! ## Errors
+//!
+//! [`Error`] is what starting a listener or replicator, or a database call, fails with. A
+//! running replicator reports failures in its [`ReplicatorStatus`] as a
+//! [`ConnectionError`], whose `is_transient()` decides between retrying with backoff
+//! (refused, reset, timed out, HTTP 408/429/502/503/504, close codes 1001/1006/…) and stopping
+//! (401, 403, TLS, protocol errors), as Couchbase Lite does.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ferry_tokio::Error> {
+//! use ferry_engine::db::{Database as Db, DatabaseConfig};
+//! use ferry_store_memory::MemoryStore;
+//! use ferry_tokio::{Database, Listener, ListenerConfig, Authenticator};
+//!
+//! let db = Database::open("notes", Db::open(MemoryStore::new(), DatabaseConfig::default())?);
+//! let listener = Listener::start(
+//!     ListenerConfig::new(db).authenticator(Authenticator::password(|u, p| u == "me" && p == "pw")),
+//! )
+//! .await?;
+//! println!("{:?}", listener.urls());
+//! # Ok(()) }
+//! ```
+//!
+//! Not yet offered: push/pull filters and custom conflict resolvers (conflicts are resolved
+//! by the default rule), and delta sync on the wire (`enable_delta_sync` is accepted and
+//! stored only).
+
+mod listener;
+mod replicator;
+mod runtime;
+
+pub use ferry_engine::repl::{
+    ActiveEvent as DocumentEvent, ActivityLevel, ConnectionError, Direction as ReplicatorType,
+    Progress,
+};
+pub use ferry_net::auth::{Authenticator, BasicCredentials};
+pub use ferry_net::driver::{
+    DatabaseHandle as Database, DriverError as Error, ListenerConfig, ListenerLimits,
+    ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorStatus,
+};
+pub use ferry_net::{Fingerprint, IdentityAttributes, KeyUsage, TlsIdentity};
+pub use listener::Listener;
+pub use replicator::Replicator;

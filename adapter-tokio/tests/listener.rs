@@ -1,0 +1,170 @@
+//! Listener basics: automatic ports, URLs, interfaces, connection counts.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{memory, plain_listener, wait_idle};
+use ferry_tokio::{Error, Listener, ListenerConfig, Replicator, ReplicatorConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_picks_a_free_port_and_urls_name_it() {
+    let b = memory("notes", 41);
+    let first = Listener::start(plain_listener(&b)).await.unwrap();
+    let second = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_ne!(first.port(), 0);
+    assert_ne!(first.port(), second.port(), "two automatic ports differ");
+    assert_eq!(
+        first.urls(),
+        vec![format!("ws://127.0.0.1:{}/notes", first.port())]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tls = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .network_interface("127.0.0.1")
+            .identity_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tls.urls(),
+        vec![format!("wss://127.0.0.1:{}/notes", tls.port())]
+    );
+    // The port in use cannot be bound twice.
+    let clash = Listener::start(plain_listener(&b).port(first.port())).await;
+    assert!(matches!(clash, Err(Error::Bind { .. })), "{clash:?}");
+    for l in [first, second, tls] {
+        l.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_to_an_address_or_the_loopback_interface_by_name() {
+    let b = memory("db", 42);
+    let by_ip = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_eq!(by_ip.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let by_name = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .disable_tls(true)
+            .network_interface("lo"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_name.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let unknown = Listener::start(
+        ListenerConfig::new(b.handle.clone())
+            .disable_tls(true)
+            .network_interface("no-such-interface0"),
+    )
+    .await;
+    assert!(
+        matches!(unknown, Err(Error::UnknownInterface(_))),
+        "{unknown:?}"
+    );
+    // A replicator reaches the listener bound by name.
+    let a = memory("a", 43);
+    a.write(0..3).await;
+    let replicator = Replicator::new(ReplicatorConfig::new(
+        a.handle.clone(),
+        by_name.urls()[0].clone(),
+    ))
+    .unwrap();
+    replicator.start(false).unwrap();
+    let status = common::wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    assert_eq!(b.count().await, 3);
+    by_ip.stop().await;
+    by_name.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_connections_of_two_running_replicators() {
+    let b = memory("db", 44);
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    assert_eq!(listener.status().connection_count, 0);
+    let url = listener.urls()[0].clone();
+    let (a, c) = (memory("a", 45), memory("c", 46));
+    let ra = Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+        .unwrap();
+    let rc =
+        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
+    ra.start(false).unwrap();
+    rc.start(false).unwrap();
+    wait_idle(&ra).await;
+    wait_idle(&rc).await;
+    let status = listener.status();
+    assert_eq!(status.connection_count, 2, "{status:?}");
+    assert!(status.active_connection_count <= status.connection_count);
+    ra.stop().await.unwrap();
+    rc.stop().await.unwrap();
+    // Stopping the listener closes what is left and waits for every connection task.
+    listener.stop().await;
+    assert_eq!(listener.status().connection_count, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_told_to_retry() {
+    let b = memory("db", 47);
+    let mut config = plain_listener(&b);
+    config.limits.max_connections = 1;
+    let listener = Listener::start(config).await.unwrap();
+    let url = listener.urls()[0].clone();
+    let (a, c) = (memory("a", 48), memory("c", 49));
+    let first =
+        Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+            .unwrap();
+    first.start(false).unwrap();
+    wait_idle(&first).await;
+    let second =
+        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
+    second.start(false).unwrap();
+    let status = common::wait_for(&second, "refused with 503", |s| {
+        s.error == Some(ferry_tokio::ConnectionError::Http(503))
+    })
+    .await;
+    assert!(
+        status.error.as_ref().unwrap().is_transient(),
+        "503 is retried"
+    );
+    assert_eq!(listener.status().connection_count, 1);
+    // Once the first leaves, the second gets in (after its backoff).
+    first.stop().await.unwrap();
+    wait_idle(&second).await;
+    second.stop().await.unwrap();
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_replicators_reconnect() {
+    let b = memory("db", 60);
+    let mut config = plain_listener(&b);
+    config.limits.idle_timeout = Some(std::time::Duration::from_millis(200));
+    let listener = Listener::start(config).await.unwrap();
+    let a = memory("a", 61);
+    let mut rc = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+        .continuous(true)
+        .max_attempt_wait(std::time::Duration::from_millis(100));
+    rc.heartbeat = None; // silent while idle
+    let replicator = Replicator::new(rc).unwrap();
+    replicator.start(false).unwrap();
+    wait_idle(&replicator).await;
+    let offline = common::wait_for(&replicator, "closed for idleness", |s| {
+        s.activity == ferry_tokio::ActivityLevel::Offline
+    })
+    .await;
+    assert_eq!(
+        offline
+            .error
+            .as_ref()
+            .map(|e| e.to_string().contains("1001")),
+        Some(true),
+        "going away: {offline:?}"
+    );
+    let back = common::wait_for(&replicator, "reconnected", |s| {
+        s.activity == ferry_tokio::ActivityLevel::Idle && s.attempts >= 2
+    })
+    .await;
+    assert!(back.error.is_none());
+    replicator.stop().await.unwrap();
+    listener.stop().await;
+}

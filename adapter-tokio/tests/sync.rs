@@ -1,0 +1,202 @@
+//! One-shot push, pull and push-and-pull between two databases over real 127.0.0.1 sockets:
+//! afterwards both hold the same documents at the same revisions.
+
+mod common;
+
+use common::{Kind, TestDb, assert_same, memory, plain_listener, sqlite, wait_stopped};
+use ferry_tokio::{DocumentEvent, Listener, Replicator, ReplicatorConfig, ReplicatorType};
+
+/// Runs one one-shot replication of `active` with a plain listener serving `passive`.
+async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType) -> u32 {
+    let listener = Listener::start(plain_listener(passive)).await.unwrap();
+    let url = listener.urls()[0].clone();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(active.handle.clone(), url).replicator_type(direction),
+    )
+    .unwrap();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "finished without error: {status:?}");
+    assert!(
+        status.progress.total > 0 && status.progress.completed == status.progress.total,
+        "progress complete: {status:?}"
+    );
+    listener.stop().await;
+    status.attempts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_moves_local_documents_to_the_listener() {
+    let (a, b) = (memory("a", 1), memory("b", 2));
+    a.write(0..200).await;
+    b.write(1000..1010).await;
+    assert_eq!(replicate(&a, &b, ReplicatorType::Push).await, 1);
+    assert_eq!(b.count().await, 210, "pushed 200 to b");
+    assert_eq!(a.count().await, 200, "a pulled nothing");
+    let sa = a.snapshot().await;
+    let sb = b.snapshot().await;
+    for (id, doc) in &sa {
+        assert_eq!(sb.get(id), Some(doc), "{id} identical on b");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_fetches_the_listeners_documents() {
+    let (a, b) = (memory("a", 3), memory("b", 4));
+    a.write(0..10).await;
+    b.write(1000..1300).await;
+    replicate(&a, &b, ReplicatorType::Pull).await;
+    assert_eq!(a.count().await, 310, "pulled 300 into a");
+    assert_eq!(b.count().await, 300, "b received nothing");
+    let sa = a.snapshot().await;
+    for (id, doc) in &b.snapshot().await {
+        assert_eq!(sa.get(id), Some(doc), "{id} identical on a");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_pull_memory_to_sqlite_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = memory("a", 5);
+    let b = sqlite(dir.path(), "b", 6);
+    assert_eq!(b.kind, Kind::Sqlite);
+    a.write(0..500).await;
+    b.write(1000..1400).await;
+    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    assert_eq!(assert_same(&a, &b).await, 900);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_and_pull_sqlite_to_memory_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sqlite(dir.path(), "a", 7);
+    let b = memory("b", 8);
+    a.write(0..300).await;
+    b.write(1000..1300).await;
+    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    assert_eq!(assert_same(&a, &b).await, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_events_and_pending_documents_follow_the_push() {
+    let (a, b) = (memory("a", 9), memory("b", 10));
+    a.write(0..40).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .replicator_type(ReplicatorType::Push),
+    )
+    .unwrap();
+    let before = replicator.pending_document_ids().await.unwrap();
+    assert_eq!(
+        before.len(),
+        40,
+        "everything is pending before the first push"
+    );
+    assert!(
+        replicator
+            .is_document_pending(&ferry_tests::workload::doc_id(7))
+            .await
+            .unwrap()
+    );
+    let mut events = replicator.document_events();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let mut pushed = std::collections::BTreeSet::new();
+    while let Ok(event) = events.try_recv() {
+        match event {
+            DocumentEvent::DocumentReplicated {
+                doc_id, direction, ..
+            } => {
+                assert_eq!(direction, ReplicatorType::Push);
+                pushed.insert(doc_id);
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(pushed.len(), 40, "one event per pushed document");
+    assert!(replicator.pending_document_ids().await.unwrap().is_empty());
+    assert!(
+        !replicator
+            .is_document_pending(&ferry_tests::workload::doc_id(7))
+            .await
+            .unwrap()
+    );
+    // A new local write is pending again.
+    a.write(100..101).await;
+    assert_eq!(
+        replicator.pending_document_ids().await.unwrap(),
+        vec![ferry_tests::workload::doc_id(100)]
+    );
+    listener.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_ids_limit_what_moves() {
+    let (a, b) = (memory("a", 15), memory("b", 16));
+    a.write(0..20).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let ids = vec![
+        ferry_tests::workload::doc_id(3),
+        ferry_tests::workload::doc_id(11),
+    ];
+    let mut config = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+        .replicator_type(ReplicatorType::Push);
+    config.document_ids = Some(ids.clone());
+    let replicator = Replicator::new(config).unwrap();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let moved: Vec<String> = b.snapshot().await.into_keys().collect();
+    assert_eq!(moved, ids, "only the listed documents were pushed");
+    listener.stop().await;
+}
+
+/// Starts `replicator` again and waits for this run to stop; returns its final status and
+/// the documents it reported pushed.
+async fn run_again(
+    replicator: &Replicator,
+    events: &mut tokio::sync::broadcast::Receiver<DocumentEvent>,
+    reset: bool,
+) -> (ferry_tokio::ReplicatorStatus, usize) {
+    let mut changes = replicator.status_changes();
+    changes.mark_unchanged();
+    replicator.start(reset).unwrap();
+    tokio::time::timeout(common::DEADLINE, changes.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    let status = wait_stopped(replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    let mut pushed = 0;
+    while let Ok(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
+        pushed += 1;
+    }
+    (status, pushed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_resume_from_the_checkpoint_unless_reset() {
+    let (a, b) = (memory("a", 17), memory("b", 18));
+    a.write(0..30).await;
+    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::new(
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .replicator_type(ReplicatorType::Push),
+    )
+    .unwrap();
+    let mut events = replicator.document_events();
+    let (_, pushed) = run_again(&replicator, &mut events, false).await;
+    assert_eq!(pushed, 30, "the first run pushes everything");
+    let (status, pushed) = run_again(&replicator, &mut events, false).await;
+    assert_eq!(pushed, 0, "a second run resumes from the checkpoint");
+    assert_eq!(status.progress.total, 0, "nothing to examine: {status:?}");
+    let (status, _) = run_again(&replicator, &mut events, true).await;
+    assert!(
+        status.progress.total >= 30,
+        "a reset run examines every document again: {status:?}"
+    );
+    assert_eq!(b.count().await, 30);
+    listener.stop().await;
+}

@@ -1,0 +1,142 @@
+//! The runtime-agnostic driver both adapters share: one store thread per database running the
+//! one driver loop, the WebSocket connection pump, the listener's accept loop and the
+//! replicator's dialer — written once over futures-io streams and the small [`Runtime`] trait.
+//!
+//! ## Architecture
+//!
+//! - **The store thread** ([`DatabaseHandle::open`]): a plain OS thread owns the
+//!   [`Database`](ferry_engine::db::Database) and every session that uses it: the passive
+//!   sessions of listeners, and the active sessions and
+//!   [`ConnectionLifecycle`](ferry_engine::repl::ConnectionLifecycle) machines of replicators.
+//!   It runs the one driver loop (DESIGN §8.7): wait for a command or the earliest engine
+//!   deadline (`recv_timeout`), call one `handle_*`, drain every `poll_*`, execute (queue frames
+//!   on connections, ask the dialer to connect, publish statuses). Async tasks never touch the
+//!   store, so store work never blocks the runtime. After any command that wrote (observed with
+//!   the database's change observer), every session gets `handle_database_changed`, which is how
+//!   continuous replicators push application writes and serve them to pullers.
+//! - **Per connection** a task pumps the WebSocket: binary messages go to the store thread,
+//!   frames from the store thread go out; text messages are a protocol error (close 1002); pings
+//!   and pongs are the heartbeat.
+//! - **The listener** accepts TCP connections, runs TLS (through the runtime), reads the HTTP
+//!   upgrade itself and answers it with [`ServerHandshake`](crate::ServerHandshake), so refusals
+//!   are plain HTTP answers with a reason.
+//! - **The dialer** executes the lifecycle's `Connect` commands: TCP, TLS, the upgrade with
+//!   [`ClientHandshake`](crate::ClientHandshake), then the same pump.
+//!
+//! An adapter implements [`Runtime`] (spawn, sleep, TCP connect/bind/accept, TLS) and wraps
+//! [`ListenerCore`] and [`ReplicatorCore`] in its public API.
+
+mod config;
+mod dial;
+mod error;
+mod http1;
+mod listen;
+mod pump;
+mod remote;
+mod replicator;
+mod store;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::io::{AsyncRead, AsyncWrite};
+use rustls_pki_types::{CertificateDer, ServerName};
+
+pub use config::{
+    ListenerConfig, ListenerLimits, ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig,
+    ReplicatorStatus,
+};
+pub use error::DriverError;
+pub use listen::ListenerCore;
+pub use replicator::{ReplicatorCore, ReplicatorObserver};
+pub use store::DatabaseHandle;
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A boxed, sendable future borrowing for `'a`.
+pub type BoxFutureRef<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A byte stream (TCP, or TLS over TCP) as futures-io traits.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
+
+/// A boxed byte stream.
+pub type BoxStream = Box<dyn ByteStream>;
+
+/// A stream after the listener's TLS handshake, with the client's certificate chain if it
+/// presented one.
+pub struct Secured {
+    /// The stream.
+    pub stream: BoxStream,
+    /// The client's certificate chain (leaf first), already verified by the TLS configuration.
+    pub peer_certificates: Option<Vec<CertificateDer<'static>>>,
+}
+
+impl std::fmt::Debug for Secured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secured")
+            .field(
+                "peer_certificates",
+                &self.peer_certificates.as_ref().map(Vec::len),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an async runtime gives the driver: the whole difference between the tokio and the
+/// async-std adapters.
+pub trait Runtime: Send + Sync + 'static {
+    /// A bound TCP listener.
+    type TcpListener: Send + Sync + 'static;
+    /// A connected TCP stream, before TLS.
+    type Tcp: Send + 'static;
+
+    /// Runs a task in the background.
+    fn spawn(&self, future: BoxFuture<()>);
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// Resolves `host:port` and connects to the first address that answers.
+    fn connect(&self, authority: String) -> BoxFuture<io::Result<Self::Tcp>>;
+    /// Binds a TCP listener.
+    fn bind(&self, addr: SocketAddr) -> BoxFuture<io::Result<Self::TcpListener>>;
+    /// The address a listener is bound to.
+    fn local_addr(&self, listener: &Self::TcpListener) -> io::Result<SocketAddr>;
+    /// Accepts the next connection.
+    fn accept<'a>(
+        &self,
+        listener: &'a Self::TcpListener,
+    ) -> BoxFutureRef<'a, io::Result<(Self::Tcp, SocketAddr)>>;
+    /// The plain stream (no TLS).
+    fn plain(&self, tcp: Self::Tcp) -> BoxStream;
+    /// The client side of a TLS handshake.
+    fn tls_connect(
+        &self,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+        tcp: Self::Tcp,
+    ) -> BoxFuture<io::Result<BoxStream>>;
+    /// The server side of a TLS handshake.
+    fn tls_accept(
+        &self,
+        config: Arc<rustls::ServerConfig>,
+        tcp: Self::Tcp,
+    ) -> BoxFuture<io::Result<Secured>>;
+}
+
+/// Runs `future` with a time limit: `None` if `limit` passed first.
+pub(crate) async fn timeout<R: Runtime + ?Sized, T>(
+    rt: &R,
+    limit: Duration,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    let future = std::pin::pin!(future);
+    match futures_util::future::select(future, rt.sleep(limit)).await {
+        futures_util::future::Either::Left((value, _)) => Some(value),
+        futures_util::future::Either::Right(((), _)) => None,
+    }
+}
