@@ -46,9 +46,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not yet offered: push/pull filters and custom conflict resolvers (conflicts are resolved
-//! by the default rule), and delta sync on the wire (`enable_delta_sync` is accepted and
-//! stored only).
+//! Replicators take push and pull filters and a conflict resolver
+//! (`ReplicatorConfig::push_filter`, `pull_filter`, `conflict_resolver`; the default resolves
+//! as Couchbase Lite does); delta sync flows when the listener's `enable_delta_sync` is on.
 
 mod listener;
 mod replicator;

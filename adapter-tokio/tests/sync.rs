@@ -200,3 +200,33 @@ async fn restarts_resume_from_the_checkpoint_unless_reset() {
     assert_eq!(b.count().await, 30);
     listener.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_filter_limits_what_the_listener_receives() {
+    use ferry_engine::repl::{ConflictResolver, ReplicationFilter, Resolution};
+    let (a, b) = (memory("a", 41), memory("b", 42));
+    a.write(0..20).await;
+    // Push only even-indexed documents, with deltas offered by the listener.
+    let listener = Listener::start(plain_listener(&b).enable_delta_sync(true))
+        .await
+        .unwrap();
+    let url = listener.urls()[0].clone();
+    let even = ReplicationFilter::new(|doc| {
+        doc.deleted
+            || doc
+                .body
+                .get("index")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|i| i % 2 == 0)
+    });
+    let config = ReplicatorConfig::new(a.handle.clone(), url)
+        .replicator_type(ReplicatorType::Push)
+        .push_filter(even)
+        .conflict_resolver(ConflictResolver::new(|_| Resolution::Remote));
+    let replicator = Replicator::new(config).unwrap();
+    replicator.start(false).unwrap();
+    let status = wait_stopped(&replicator).await;
+    assert!(status.error.is_none(), "{status:?}");
+    assert_eq!(b.count().await, 10, "only the filtered-in half was pushed");
+    listener.stop().await;
+}

@@ -1,6 +1,7 @@
 //! The configuration objects of listeners and replicators, mirroring Couchbase Lite's
 //! `URLEndpointListenerConfiguration` and `ReplicatorConfiguration`.
 
+use ferry_engine::repl::{ConflictResolver, ReplicationFilter};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,8 +67,9 @@ pub struct ListenerConfig {
     pub authenticator: Authenticator,
     /// Refuse pushes (pullers are served).
     pub read_only: bool,
-    /// Accepted and stored; delta sync is not wired into the sessions yet, so it changes
-    /// nothing on the wire for now.
+    /// Offer delta sync to replicators (default `false`, as Couchbase Lite's listener):
+    /// revisions then travel as JSON deltas against a base the peer has, when that is clearly
+    /// smaller than the body.
     pub enable_delta_sync: bool,
     /// Limits.
     pub limits: ListenerLimits,
@@ -129,6 +131,12 @@ impl ListenerConfig {
     /// Refuses pushes.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Offers delta sync.
+    pub fn enable_delta_sync(mut self, enable: bool) -> Self {
+        self.enable_delta_sync = enable;
         self
     }
 }
@@ -195,6 +203,15 @@ pub struct ReplicatorConfig {
     pub connect_timeout: Duration,
     /// Replicate only these documents.
     pub document_ids: Option<Vec<String>>,
+    /// Decides which local changes are pushed (all by default).
+    pub push_filter: Option<ReplicationFilter>,
+    /// Decides which pulled changes are stored (all by default).
+    pub pull_filter: Option<ReplicationFilter>,
+    /// Decides pulled conflicts (default: Couchbase Lite's: a deletion wins, else the higher
+    /// generation, else the higher revision ID).
+    pub conflict_resolver: ConflictResolver,
+    /// Send and accept deltas when the listener enables them too (default `true`).
+    pub enable_delta_sync: bool,
     /// The largest WebSocket message accepted (default 16 MiB).
     pub max_message_size: usize,
 }
@@ -217,8 +234,30 @@ impl ReplicatorConfig {
             max_attempt_wait: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(15),
             document_ids: None,
+            push_filter: None,
+            pull_filter: None,
+            conflict_resolver: ConflictResolver::default(),
+            enable_delta_sync: true,
             max_message_size: 16 << 20,
         }
+    }
+
+    /// Sets the push filter.
+    pub fn push_filter(mut self, filter: ReplicationFilter) -> Self {
+        self.push_filter = Some(filter);
+        self
+    }
+
+    /// Sets the pull filter.
+    pub fn pull_filter(mut self, filter: ReplicationFilter) -> Self {
+        self.pull_filter = Some(filter);
+        self
+    }
+
+    /// Sets the conflict resolver.
+    pub fn conflict_resolver(mut self, resolver: ConflictResolver) -> Self {
+        self.conflict_resolver = resolver;
+        self
     }
 
     /// Sets push, pull or both.

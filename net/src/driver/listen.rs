@@ -30,6 +30,7 @@ struct Shared {
     handshake: ServerHandshake,
     limits: ListenerLimits,
     read_only: bool,
+    enable_delta_sync: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
     to_store: std::sync::mpsc::Sender<Command>,
     /// Open replication connections and their queues.
@@ -137,6 +138,7 @@ impl ListenerCore {
             handshake,
             limits: config.limits.clone(),
             read_only: config.read_only,
+            enable_delta_sync: config.enable_delta_sync,
             tls,
             to_store: config.database.tx.clone(),
             connections: Mutex::new(BTreeMap::new()),
@@ -297,6 +299,7 @@ async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, share
         conn,
         profile: accepted.profile,
         read_only: shared.read_only,
+        enable_delta_sync: shared.enable_delta_sync,
         out,
         busy: shared.busy.clone(),
     });

@@ -42,6 +42,10 @@ pub(crate) struct ReplSetup {
     pub(crate) direction: Direction,
     pub(crate) continuous: bool,
     pub(crate) doc_ids: Option<Vec<String>>,
+    pub(crate) push_filter: Option<ferry_engine::repl::ReplicationFilter>,
+    pub(crate) pull_filter: Option<ferry_engine::repl::ReplicationFilter>,
+    pub(crate) conflict_resolver: ferry_engine::repl::ConflictResolver,
+    pub(crate) enable_delta_sync: bool,
     pub(crate) lifecycle: LifecycleConfig,
     pub(crate) fallback_identity: String,
     pub(crate) connector: Arc<dyn Connector>,
@@ -211,6 +215,10 @@ impl Repl {
                 config.continuous = self.setup.continuous;
                 config.reset_checkpoint = self.reset_checkpoint;
                 config.doc_ids = self.setup.doc_ids.clone();
+                config.push_filter = self.setup.push_filter.clone();
+                config.pull_filter = self.setup.pull_filter.clone();
+                config.conflict_resolver = self.setup.conflict_resolver.clone();
+                config.enable_delta_sync = self.setup.enable_delta_sync;
                 config.remote_id = remote_id;
                 let mut session = ActiveSession::new(negotiated.profile, config, db);
                 tracing::info!(conn, profile = ?negotiated.profile, remote_id, checkpoint = session.checkpoint_id(), "replicator connected");
@@ -405,6 +413,10 @@ impl ReplicatorCore {
             direction: config.replicator_type,
             continuous: config.continuous,
             doc_ids: config.document_ids.clone(),
+            push_filter: config.push_filter.clone(),
+            pull_filter: config.pull_filter.clone(),
+            conflict_resolver: config.conflict_resolver.clone(),
+            enable_delta_sync: config.enable_delta_sync,
             lifecycle,
             fallback_identity: dialer.endpoint_name(),
             connector: Arc::new(dialer),

@@ -72,6 +72,7 @@ pub(crate) enum Command {
         conn: ConnId,
         profile: Profile,
         read_only: bool,
+        enable_delta_sync: bool,
         out: Outgoing,
         busy: Arc<AtomicU64>,
     },
@@ -343,11 +344,13 @@ impl<S: Store + 'static> Driver<S> {
                 conn,
                 profile,
                 read_only,
+                enable_delta_sync,
                 out,
                 busy,
             } => {
                 let mut config = PassiveConfig::default();
                 config.read_only = read_only;
+                config.enable_delta_sync = enable_delta_sync;
                 tracing::debug!(conn, ?profile, read_only, "passive session opened");
                 self.passive.insert(
                     conn,

@@ -3,7 +3,7 @@
 //! from the saved checkpoints. The two sessions talk over an in-process link: sockets, TLS and
 //! the listener arrive with the tokio adapter.
 //!
-//! `cargo run --release -p ferry-store-sqlite --example demo [documents]`
+//! `cargo run --release -p ferry-store-sqlite --example local_sync [documents]`
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a demo prints and times itself
 
 use std::io::Write;
