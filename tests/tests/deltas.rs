@@ -373,7 +373,10 @@ impl Raw {
                     _ => {}
                 }
             }
-            if let Some(at) = self.passive.poll_timeout() {
+            // Fire the passive's short timers (batched inserts), not the request timeout that
+            // a peer leaving requests unanswered would eventually reach.
+            let horizon = self.clock.now() + std::time::Duration::from_secs(1);
+            if let Some(at) = self.passive.poll_timeout().filter(|at| *at <= horizon) {
                 self.clock.advance_to(at);
                 self.passive
                     .handle_timeout(self.clock.now(), &mut self.db)
