@@ -146,15 +146,10 @@ impl ActiveSession {
         frame: &[u8],
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        let result = self
-            .conn
-            .handle_frame(frame)
-            .map_err(SessionError::from)
-            .and_then(|()| self.process(now, db));
-        self.after(now, result)
+        self.input(now, |s| {
+            s.conn.handle_frame(frame)?;
+            s.process(now, db)
+        })
     }
 
     /// The local database changed: a continuous push sends the new changes.
@@ -163,11 +158,7 @@ impl ActiveSession {
         now: Instant,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        let result = self.pump(now, db);
-        self.after(now, result)
+        self.input(now, |s| s.pump(now, db))
     }
 
     /// The deadline from [`ActiveSession::poll_timeout`] passed.
@@ -176,11 +167,7 @@ impl ActiveSession {
         now: Instant,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        let result = self.timeout(now, db);
-        self.after(now, result)
+        self.input(now, |s| s.timeout(now, db))
     }
 
     /// The connection closed (by the peer or the network) with `reason`.
@@ -316,6 +303,20 @@ impl ActiveSession {
             self.sent.insert(number, (what, now));
         }
         Ok(number)
+    }
+
+    /// Runs one input unless the session already failed (errors are sticky), then records its
+    /// outcome and status.
+    fn input(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Self) -> Result<(), SessionError>,
+    ) -> Result<(), SessionError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let result = f(self);
+        self.after(now, result)
     }
 
     fn after(

@@ -210,15 +210,10 @@ impl PassiveSession {
         frame: &[u8],
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let result = self
-            .conn
-            .handle_frame(frame)
-            .map_err(SessionError::from)
-            .and_then(|()| self.process_events(now, db));
-        self.fail_on(result)
+        self.input(|s| {
+            s.conn.handle_frame(frame)?;
+            s.process_events(now, db)
+        })
     }
 
     /// The database changed (for example the application wrote, or another session stored
@@ -228,11 +223,7 @@ impl PassiveSession {
         now: Instant,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let result = self.pump(now, db);
-        self.fail_on(result)
+        self.input(|s| s.pump(now, db))
     }
 
     /// The deadline from [`PassiveSession::poll_timeout`] passed.
@@ -241,9 +232,14 @@ impl PassiveSession {
         now: Instant,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.input(|s| s.timeout(now, db))
+    }
+
+    fn timeout<S: Store>(
+        &mut self,
+        now: Instant,
+        db: &mut Database<S>,
+    ) -> Result<(), SessionError> {
         if let Some((number, _)) = self
             .sent_at
             .iter()
@@ -254,13 +250,12 @@ impl PassiveSession {
                 _ => names::CHANGES,
             };
             let seconds = self.config.request_timeout.as_secs();
-            return self.fail_on(Err(SessionError::Timeout { request, seconds }));
+            return Err(SessionError::Timeout { request, seconds });
         }
-        let result = match self.insert_deadline {
+        match self.insert_deadline {
             Some(deadline) if now >= deadline => self.flush_inserts(now, db),
             _ => Ok(()),
-        };
-        self.fail_on(result)
+        }
     }
 
     /// The next frame to send, if any.
@@ -311,6 +306,19 @@ impl PassiveSession {
             feed.add_stats(&mut stats);
         }
         stats
+    }
+
+    /// Runs one input unless the session already failed (errors are sticky), and records a
+    /// failure.
+    fn input(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), SessionError>,
+    ) -> Result<(), SessionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = f(self);
+        self.fail_on(result)
     }
 
     fn fail_on(&mut self, result: Result<(), SessionError>) -> Result<(), SessionError> {
