@@ -201,6 +201,30 @@ impl<S: Store> Database<S> {
             .collect())
     }
 
+    /// The tip of `rev`'s branch: the best leaf (live before deleted, then the higher revision)
+    /// that is `rev` or descends from it; `None` if `rev` is unknown.
+    pub fn branch_tip(&self, doc_id: &str, rev: &RevId) -> Result<Option<RevId>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(None);
+        };
+        let descends = |leaf: &crate::rev::RevNode<'_>| {
+            let mut node = Some(*leaf);
+            while let Some(n) = node {
+                if n.rev_id() == rev {
+                    return true;
+                }
+                node = n.parent();
+            }
+            false
+        };
+        // `leaves()` lists the best leaf first.
+        Ok(tree
+            .leaves()
+            .into_iter()
+            .find(|l| descends(l))
+            .map(|l| l.rev_id().clone()))
+    }
+
     /// A deleted leaf descending from `rev` (the tombstone that closed its branch when a
     /// conflict was resolved), if any.
     pub fn closing_tombstone(&self, doc_id: &str, rev: &RevId) -> Result<Option<RevId>, DbError> {

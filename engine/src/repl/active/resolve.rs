@@ -17,7 +17,19 @@ impl ActiveSession {
         db: &mut Database<S>,
         conflicts: Vec<(String, RevId, RevId)>,
     ) -> Result<(), SessionError> {
+        let mut touched = std::collections::BTreeSet::new();
         for (doc_id, local, remote) in conflicts {
+            // Later revisions of the same batch may have grown either branch: resolve the tips.
+            let (Some(local), Some(remote)) = (
+                db.branch_tip(&doc_id, &local)?,
+                db.branch_tip(&doc_id, &remote)?,
+            ) else {
+                continue;
+            };
+            touched.insert(doc_id.clone());
+            if local == remote {
+                continue;
+            }
             match self.resolve_one(db, &doc_id, &local, &remote) {
                 Ok(Some(rev)) => self
                     .events
@@ -30,6 +42,48 @@ impl ActiveSession {
                     error,
                     transient: false,
                 }),
+            }
+        }
+        // Whatever branches remain live in those documents (several conflicts in one batch)
+        // are settled the same way: the current revision against each other live leaf.
+        for doc_id in touched {
+            self.resolve_live_leaves(db, &doc_id)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves the current revision of `doc_id` against each other live leaf.
+    fn resolve_live_leaves<S: Store>(
+        &mut self,
+        db: &mut Database<S>,
+        doc_id: &str,
+    ) -> Result<(), SessionError> {
+        for _ in 0..16 {
+            let Some((_, tree)) = db.revision_tree(doc_id)? else {
+                return Ok(());
+            };
+            let Some(current) = tree.current().cloned() else {
+                return Ok(());
+            };
+            let Some(other) = tree.live_conflicts().first().map(|n| n.rev_id().clone()) else {
+                return Ok(());
+            };
+            match self.resolve_one(db, doc_id, &current, &other) {
+                Ok(Some(rev)) => self.events.push_back(ActiveEvent::ConflictResolved {
+                    doc_id: doc_id.to_owned(),
+                    rev,
+                }),
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    self.events.push_back(ActiveEvent::DocumentFailed {
+                        doc_id: doc_id.to_owned(),
+                        rev: other,
+                        direction: Direction::Pull,
+                        error,
+                        transient: false,
+                    });
+                    return Ok(());
+                }
             }
         }
         Ok(())
