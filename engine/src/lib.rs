@@ -32,6 +32,11 @@
 //! - [`db`]: the local database API over any store;
 //! - [`blip`]: the BLIP v3 message transport (frames, CRC, deflate, ACK flow control, requests
 //!   and replies) as a sans-IO [`blip::Connection`].
+//! - [`repl`]: replication over BLIP — the passive session a listener runs per connection, the
+//!   active session a replicator runs, conflict resolution, filters, delta sync, and the
+//!   replicator's connection life cycle ([`repl::ConnectionLifecycle`]: retries, backoff,
+//!   heartbeat). A replicator is an [`repl::ActiveSession`] per connection driven by one
+//!   [`repl::ConnectionLifecycle`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
