@@ -50,8 +50,6 @@
 //! (`ReplicatorConfig::push_filter`, `pull_filter`, `conflict_resolver`; the default resolves
 //! as Couchbase Lite does); delta sync flows when the listener's `enable_delta_sync` is on.
 
-mod listener;
-mod replicator;
 mod runtime;
 
 pub use ferry_engine::repl::{
@@ -60,9 +58,18 @@ pub use ferry_engine::repl::{
 };
 pub use ferry_net::auth::{Authenticator, BasicCredentials};
 pub use ferry_net::driver::{
-    DatabaseHandle as Database, DriverError as Error, ListenerConfig, ListenerLimits,
-    ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorStatus,
+    DatabaseHandle as Database, DocumentEvents, DriverError as Error, ListenerConfig,
+    ListenerLimits, ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorStatus,
+    StatusChanges,
 };
 pub use ferry_net::{Fingerprint, IdentityAttributes, KeyUsage, TlsIdentity};
-pub use listener::Listener;
-pub use replicator::Replicator;
+pub use runtime::TokioRuntime;
+
+/// A running listener (Couchbase Lite's `URLEndpointListener`) on tokio: start it within a
+/// tokio runtime. The API is ferry-net's, shared with every adapter.
+pub type Listener = ferry_net::driver::Listener<TokioRuntime>;
+
+/// A replicator (Couchbase Lite's `Replicator`) on tokio: create it within a tokio runtime.
+/// The API is ferry-net's, shared with every adapter; its [`StatusChanges`] and
+/// [`DocumentEvents`] are plain `futures` streams.
+pub type Replicator = ferry_net::driver::Replicator<TokioRuntime>;

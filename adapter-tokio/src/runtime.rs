@@ -12,19 +12,11 @@ use ferry_net::pki_types::ServerName;
 use ferry_net::rustls;
 use tokio::net::{TcpListener, TcpStream};
 
-/// tokio as a [`Runtime`]: tasks on the runtime of `handle`.
+/// tokio as a ferry-net [`Runtime`]: tasks on the runtime that created the listener or
+/// replicator, tokio timers and TCP, tokio-rustls.
 #[derive(Debug, Clone)]
-pub(crate) struct TokioRuntime {
+pub struct TokioRuntime {
     handle: tokio::runtime::Handle,
-}
-
-impl TokioRuntime {
-    /// The runtime of the calling task. Panics outside a tokio runtime, as `tokio::spawn` does.
-    pub(crate) fn current() -> Arc<Self> {
-        Arc::new(TokioRuntime {
-            handle: tokio::runtime::Handle::current(),
-        })
-    }
 }
 
 /// A tokio stream seen through futures-io traits.
@@ -66,6 +58,13 @@ impl<T: tokio::io::AsyncWrite + Unpin> futures_util::io::AsyncWrite for Compat<T
 impl Runtime for TokioRuntime {
     type TcpListener = TcpListener;
     type Tcp = TcpStream;
+
+    /// The runtime of the calling task. Panics outside a tokio runtime, as `tokio::spawn` does.
+    fn current() -> Arc<Self> {
+        Arc::new(TokioRuntime {
+            handle: tokio::runtime::Handle::current(),
+        })
+    }
 
     fn spawn(&self, future: BoxFuture<()>) {
         self.handle.spawn(future);

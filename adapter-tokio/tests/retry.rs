@@ -27,10 +27,12 @@ async fn listener_stop_mid_sync_is_retried_until_it_finishes() {
     replicator.start(false).unwrap();
 
     // Stop the listener as soon as the first document arrived.
-    let first = tokio::time::timeout(DEADLINE, events.recv()).await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, futures_util::StreamExt::next(&mut events))
+        .await
+        .unwrap();
     assert!(matches!(
         first,
-        Ok(DocumentEvent::DocumentReplicated { .. })
+        Some(DocumentEvent::DocumentReplicated { .. })
     ));
     listener.stop().await;
     drop(listener);

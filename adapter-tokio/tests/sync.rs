@@ -104,7 +104,7 @@ async fn document_events_and_pending_documents_follow_the_push() {
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");
     let mut pushed = std::collections::BTreeSet::new();
-    while let Ok(event) = events.try_recv() {
+    while let Some(event) = events.try_recv() {
         match event {
             DocumentEvent::DocumentReplicated {
                 doc_id, direction, ..
@@ -157,20 +157,22 @@ async fn document_ids_limit_what_moves() {
 /// the documents it reported pushed.
 async fn run_again(
     replicator: &Replicator,
-    events: &mut tokio::sync::broadcast::Receiver<DocumentEvent>,
+    events: &mut ferry_tokio::DocumentEvents,
     reset: bool,
 ) -> (ferry_tokio::ReplicatorStatus, usize) {
     let mut changes = replicator.status_changes();
-    changes.mark_unchanged();
     replicator.start(reset).unwrap();
-    tokio::time::timeout(common::DEADLINE, changes.changed())
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(
+        common::DEADLINE,
+        futures_util::StreamExt::next(&mut changes),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let status = wait_stopped(replicator).await;
     assert!(status.error.is_none(), "{status:?}");
     let mut pushed = 0;
-    while let Ok(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
+    while let Some(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
         pushed += 1;
     }
     (status, pushed)

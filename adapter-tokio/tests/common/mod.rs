@@ -118,8 +118,8 @@ pub async fn wait_for(
 ) -> ReplicatorStatus {
     let mut changes = replicator.status_changes();
     match tokio::time::timeout(DEADLINE, changes.wait_for(pred)).await {
-        Ok(Ok(status)) => status.clone(),
-        Ok(Err(_)) => panic!("status channel closed while waiting for {what}"),
+        Ok(Some(status)) => status,
+        Ok(None) => panic!("status channel closed while waiting for {what}"),
         Err(_) => panic!(
             "timed out waiting for {what}; status {:?}",
             replicator.status()

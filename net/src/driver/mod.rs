@@ -23,14 +23,15 @@
 //! - **The dialer** executes the lifecycle's `Connect` commands: TCP, TLS, the upgrade with
 //!   [`ClientHandshake`](crate::ClientHandshake), then the same pump.
 //!
-//! An adapter implements [`Runtime`] (spawn, sleep, TCP connect/bind/accept, TLS) and wraps
-//! [`ListenerCore`] and [`ReplicatorCore`] in its public API.
+//! An adapter implements [`Runtime`] (spawn, sleep, TCP connect/bind/accept, TLS) and names
+//! [`Listener`] and [`Replicator`] with it: the public API is written once, here.
 
 mod config;
 mod dial;
 mod error;
 mod http1;
 mod listen;
+mod public;
 mod pump;
 mod remote;
 mod replicator;
@@ -52,6 +53,7 @@ pub use config::{
 };
 pub use error::DriverError;
 pub use listen::ListenerCore;
+pub use public::{DocumentEvents, Listener, Replicator, StatusChanges};
 pub use replicator::{ReplicatorCore, ReplicatorObserver};
 pub use store::DatabaseHandle;
 
@@ -91,6 +93,12 @@ impl std::fmt::Debug for Secured {
 /// What an async runtime gives the driver: the whole difference between the tokio and the
 /// async-std adapters.
 pub trait Runtime: Send + Sync + 'static {
+    /// The runtime of the calling task (what [`Listener::start`] and [`Replicator::new`]
+    /// run on). May panic outside the runtime, as its own `spawn` does.
+    fn current() -> Arc<Self>
+    where
+        Self: Sized;
+
     /// A bound TCP listener.
     type TcpListener: Send + Sync + 'static;
     /// A connected TCP stream, before TLS.
