@@ -52,17 +52,7 @@
 
 mod runtime;
 
-pub use ferry_engine::repl::{
-    ActiveEvent as DocumentEvent, ActivityLevel, ConnectionError, Direction as ReplicatorType,
-    Progress,
-};
-pub use ferry_net::auth::{Authenticator, BasicCredentials};
-pub use ferry_net::driver::{
-    DatabaseHandle as Database, DocumentEvents, DriverError as Error, ListenerConfig,
-    ListenerLimits, ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorStatus,
-    StatusChanges,
-};
-pub use ferry_net::{Fingerprint, IdentityAttributes, KeyUsage, TlsIdentity};
+pub use ferry_net::api::*;
 pub use runtime::TokioRuntime;
 
 /// A running listener (Couchbase Lite's `URLEndpointListener`) on tokio: start it within a
