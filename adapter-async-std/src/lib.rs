@@ -3,10 +3,11 @@
 //! **async-std is discontinued upstream** ([RUSTSEC-2025-0052]): its authors recommend smol.
 //! This crate is therefore written on futures-io traits only — the driver, TLS, identities,
 //! the WebSocket upgrade and the public [`Listener`] / [`Replicator`] are ferry-net's, shared
-//! with `ferry-tokio` — and holds just the runtime glue: [`AsyncStdRuntime`] (spawn, sleep,
-//! connect, bind on async-std) and, with the default `smol` feature, [`smol::SmolRuntime`]
-//! (the same on smol's executor, timers and sockets, no async-std involved). Both use rustls
-//! through futures-rustls with the ring provider only.
+//! with `ferry-tokio` — and holds just the runtime glue: one [`FuturesIoRuntime`] (TCP from
+//! async-net, on the async-io reactor both runtimes use) over an [`Executor`] — [`AsyncStd`]
+//! (async-std's tasks and timers: [`AsyncStdRuntime`]) or, with the default `smol` feature,
+//! [`smol::Smol`] (smol's: [`smol::SmolRuntime`], no async-std involved). TLS is ferry-net's:
+//! rustls through futures-rustls with the ring provider only.
 //!
 //! The configuration types, statuses, document events and errors are the same types as
 //! `ferry-tokio`'s, so code moves between the adapters by changing the crate name, and a
@@ -39,12 +40,9 @@
 //! each listener; one task per connection attempt dials.
 
 mod runtime;
-#[cfg(feature = "smol")]
-pub mod smol;
-mod tls;
 
 pub use ferry_net::api::*;
-pub use runtime::AsyncStdRuntime;
+pub use runtime::{AsyncStd, AsyncStdRuntime, Executor, FuturesIoRuntime};
 
 /// A running listener (Couchbase Lite's `URLEndpointListener`) on async-std. The API is
 /// ferry-net's, shared with every adapter.
@@ -53,3 +51,15 @@ pub type Listener = ferry_net::driver::Listener<AsyncStdRuntime>;
 /// A replicator (Couchbase Lite's `Replicator`) on async-std. The API is ferry-net's, shared
 /// with every adapter.
 pub type Replicator = ferry_net::driver::Replicator<AsyncStdRuntime>;
+
+/// The same listener and replicator on smol: run them inside `smol::block_on` (or any
+/// executor, with smol's global one spawning the tasks).
+#[cfg(feature = "smol")]
+pub mod smol {
+    pub use crate::runtime::{Smol, SmolRuntime};
+
+    /// A listener on smol.
+    pub type Listener = ferry_net::driver::Listener<SmolRuntime>;
+    /// A replicator on smol.
+    pub type Replicator = ferry_net::driver::Replicator<SmolRuntime>;
+}

@@ -53,7 +53,7 @@
 mod runtime;
 
 pub use ferry_net::api::*;
-pub use runtime::TokioRuntime;
+pub use runtime::{TokioRuntime, TokioTcp};
 
 /// A running listener (Couchbase Lite's `URLEndpointListener`) on tokio: start it within a
 /// tokio runtime. The API is ferry-net's, shared with every adapter.

@@ -90,7 +90,7 @@ async fn silent_listener<R: Runtime>() -> (u16, futures_channel::oneshot::Sender
             let Ok((tcp, _)) = rt.accept(&listener).await else {
                 return;
             };
-            let mut stream = rt.plain(tcp);
+            let mut stream = tcp;
             let mut head = Vec::new();
             while !head.ends_with(b"\r\n\r\n") {
                 let mut byte = [0u8; 1];
