@@ -28,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         replicator.start(false)?;
         let printed = statuses
             .take_while(|s| future::ready(s.activity != ActivityLevel::Stopped))
-            .for_each(|s| future::ready(println!("{s:?}")));
+            .for_each(|s| {
+                println!("{s:?}");
+                future::ready(())
+            });
         // Enter, read on a plain thread: smol has no stdin of its own.
         let (enter, entered) = futures_channel::oneshot::channel();
         std::thread::spawn(move || {
