@@ -102,8 +102,8 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> BoxFutureRef<'a, io::Result<(Self::Tcp, SocketAddr)>>;
 }
 
-/// Runs `future` with a time limit: `None` if `limit` passed first.
-pub(crate) async fn timeout<R: Runtime + ?Sized, T>(
+/// Runs `future` with a time limit on `rt`'s timers: `None` if `limit` passed first.
+pub async fn timeout<R: Runtime + ?Sized, T>(
     rt: &R,
     limit: Duration,
     future: impl Future<Output = T>,

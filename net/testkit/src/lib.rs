@@ -26,11 +26,7 @@ use ferry_net::driver::Runtime;
 
 /// Runs `future` for at most `limit` on runtime `R`'s timers: `None` if the limit passed.
 pub async fn within<R: Runtime, T>(limit: Duration, future: impl Future<Output = T>) -> Option<T> {
-    let future = std::pin::pin!(future);
-    match futures_util::future::select(future, R::current().sleep(limit)).await {
-        futures_util::future::Either::Left((value, _)) => Some(value),
-        futures_util::future::Either::Right(((), _)) => None,
-    }
+    ferry_net::driver::timeout(&*R::current(), limit, future).await
 }
 
 /// Defines one `#[test]` per shared body, each running `$crate::<module>::<name>::<$rt>()`
