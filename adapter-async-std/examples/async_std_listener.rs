@@ -1,7 +1,7 @@
 //! A password-protected TLS listener on async-std serving a SQLite database, until Enter.
 //!
-//! `cargo run -p ferry-async-std --example async_std_listener [path.sqlite] [port]`; replicate with the
-//! `smol_replicator` example of this crate or of ferry-tokio (the wire is the same).
+//! `cargo run -p ferry-async-std --example async_std_listener [path.sqlite] [port]`, then
+//! replicate with this crate's `smol_replicator` example or ferry-tokio's `replicator` one.
 #![allow(clippy::print_stdout)] // an example prints
 
 use ferry_async_std::{Authenticator, Database, Listener, ListenerConfig};

@@ -1,8 +1,8 @@
 //! A continuous push-and-pull replicator on smol (no async-std runtime at all), trusting a
-//! self-signed listener such as the `async_std_listener` example's, printing status changes until the
-//! replicator stops or Enter is pressed.
+//! self-signed listener such as the `async_std_listener` example's, printing status changes
+//! until the replicator stops or Enter is pressed.
 //!
-//! `cargo run -p ferry-async-std --example smol_replicator [wss://127.0.0.1:4984/notes] [path.sqlite]`
+//! `cargo run -p ferry-async-std --example smol_replicator [wss://127.0.0.1:4984/notes] [db]`
 #![allow(clippy::print_stdout)] // an example prints
 
 use ferry_async_std::smol::Replicator;
