@@ -8,9 +8,10 @@
 //! - [`Database`] is the handle both use: the database lives on its own store thread, which
 //!   runs every session using it, so store work never blocks the runtime.
 //!
-//! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS
-//! configurations) is in `ferry-net` (`ferry_net::driver`); this crate holds the tokio glue (a
-//! `Runtime` implementation: tasks, timers, TCP, tokio-rustls) and the public API.
+//! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS over
+//! futures-rustls, and the public `Listener` / `Replicator` themselves) is in `ferry-net`
+//! (`ferry_net::driver`), shared with `ferry-async-std`; this crate holds only the tokio glue:
+//! [`TokioRuntime`] (tasks, timers, TCP) and the names of the API.
 //!
 //! ## Threads and tasks
 //!
