@@ -17,6 +17,7 @@ use ferry_tokio::{
     ActivityLevel, Authenticator, Database, Listener, ListenerConfig, Replicator,
     ReplicatorAuthenticator, ReplicatorConfig, ReplicatorType,
 };
+use futures_util::StreamExt;
 
 /// Writes documents `range` of the benchmark workload in one store-thread call.
 async fn fill(db: &Database, range: std::ops::Range<u64>) -> Result<(), ferry_tokio::Error> {
@@ -82,10 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut shown = None;
     let status = loop {
         let tick = tokio::select! {
-            changed = changes.changed() => { changed?; false }
+            changed = changes.next() => { changed.ok_or("the replicator went away")?; false }
             _ = ticker.tick() => true,
         };
-        let status = changes.borrow_and_update().clone();
+        let status = replicator.status();
         // Redraw ten times a second, and whenever the activity changes.
         if !tick && shown == Some(status.activity) && status.activity != ActivityLevel::Stopped {
             continue;

@@ -6,6 +6,7 @@
 
 use ferry_store_sqlite::SqliteStore;
 use ferry_tokio::{Database, Replicator, ReplicatorAuthenticator, ReplicatorConfig};
+use futures_util::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,9 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut changes = replicator.status_changes();
     loop {
         tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() { break; }
-                println!("{:?}", *changes.borrow_and_update());
+            changed = changes.next() => {
+                let Some(status) = changed else { break };
+                println!("{status:?}");
             }
             _ = tokio::signal::ctrl_c() => break,
         }

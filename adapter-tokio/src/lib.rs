@@ -8,9 +8,10 @@
 //! - [`Database`] is the handle both use: the database lives on its own store thread, which
 //!   runs every session using it, so store work never blocks the runtime.
 //!
-//! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS
-//! configurations) is in `ferry-net` (`ferry_net::driver`); this crate holds the tokio glue (a
-//! `Runtime` implementation: tasks, timers, TCP, tokio-rustls) and the public API.
+//! Everything runtime-agnostic (the driver loop, the WebSocket pump, the upgrade, TLS over
+//! futures-rustls, and the public `Listener` / `Replicator` themselves) is in `ferry-net`
+//! (`ferry_net::driver`), shared with `ferry-async-std`; this crate holds only the tokio glue:
+//! [`TokioRuntime`] (tasks, timers, TCP) and the names of the API.
 //!
 //! ## Threads and tasks
 //!
@@ -50,19 +51,16 @@
 //! (`ReplicatorConfig::push_filter`, `pull_filter`, `conflict_resolver`; the default resolves
 //! as Couchbase Lite does); delta sync flows when the listener's `enable_delta_sync` is on.
 
-mod listener;
-mod replicator;
 mod runtime;
 
-pub use ferry_engine::repl::{
-    ActiveEvent as DocumentEvent, ActivityLevel, ConnectionError, Direction as ReplicatorType,
-    Progress,
-};
-pub use ferry_net::auth::{Authenticator, BasicCredentials};
-pub use ferry_net::driver::{
-    DatabaseHandle as Database, DriverError as Error, ListenerConfig, ListenerLimits,
-    ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorStatus,
-};
-pub use ferry_net::{Fingerprint, IdentityAttributes, KeyUsage, TlsIdentity};
-pub use listener::Listener;
-pub use replicator::Replicator;
+pub use ferry_net::api::*;
+pub use runtime::{TokioRuntime, TokioTcp};
+
+/// A running listener (Couchbase Lite's `URLEndpointListener`) on tokio: start it within a
+/// tokio runtime. The API is ferry-net's, shared with every adapter.
+pub type Listener = ferry_net::driver::Listener<TokioRuntime>;
+
+/// A replicator (Couchbase Lite's `Replicator`) on tokio: create it within a tokio runtime.
+/// The API is ferry-net's, shared with every adapter; its [`StatusChanges`] and
+/// [`DocumentEvents`] are plain `futures` streams.
+pub type Replicator = ferry_net::driver::Replicator<TokioRuntime>;

@@ -1,4 +1,5 @@
-//! The tokio runtime shim: everything ferry-net's driver asks of a runtime.
+//! The tokio runtime shim: tasks, timers and TCP — everything ferry-net's driver asks of a
+//! runtime (TLS and the rest are the driver's, over futures-io).
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,37 +8,35 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ferry_net::driver::{BoxFuture, BoxFutureRef, BoxStream, Runtime, Secured};
-use ferry_net::pki_types::ServerName;
-use ferry_net::rustls;
+use ferry_net::driver::{BoxFuture, BoxFutureRef, Runtime};
 use tokio::net::{TcpListener, TcpStream};
 
-/// tokio as a [`Runtime`]: tasks on the runtime of `handle`.
+/// tokio as a ferry-net [`Runtime`]: tasks on the runtime that created the listener or
+/// replicator, tokio timers and TCP.
 #[derive(Debug, Clone)]
-pub(crate) struct TokioRuntime {
+pub struct TokioRuntime {
     handle: tokio::runtime::Handle,
 }
 
-impl TokioRuntime {
-    /// The runtime of the calling task. Panics outside a tokio runtime, as `tokio::spawn` does.
-    pub(crate) fn current() -> Arc<Self> {
-        Arc::new(TokioRuntime {
-            handle: tokio::runtime::Handle::current(),
-        })
+/// A tokio TCP stream seen through futures-io traits (with `TCP_NODELAY` set).
+#[derive(Debug)]
+pub struct TokioTcp(TcpStream);
+
+impl TokioTcp {
+    fn new(stream: TcpStream) -> io::Result<Self> {
+        stream.set_nodelay(true)?;
+        Ok(TokioTcp(stream))
     }
 }
 
-/// A tokio stream seen through futures-io traits.
-struct Compat<T>(T);
-
-impl<T: tokio::io::AsyncRead + Unpin> futures_util::io::AsyncRead for Compat<T> {
+impl futures_util::io::AsyncRead for TokioTcp {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let mut read = tokio::io::ReadBuf::new(buf);
-        match Pin::new(&mut self.0).poll_read(cx, &mut read) {
+        match tokio::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, &mut read) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
@@ -45,27 +44,34 @@ impl<T: tokio::io::AsyncRead + Unpin> futures_util::io::AsyncRead for Compat<T> 
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> futures_util::io::AsyncWrite for Compat<T> {
+impl futures_util::io::AsyncWrite for TokioTcp {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.0), cx)
     }
 }
 
 impl Runtime for TokioRuntime {
     type TcpListener = TcpListener;
-    type Tcp = TcpStream;
+    type Tcp = TokioTcp;
+
+    /// The runtime of the calling task. Panics outside a tokio runtime, as `tokio::spawn` does.
+    fn current() -> Arc<Self> {
+        Arc::new(TokioRuntime {
+            handle: tokio::runtime::Handle::current(),
+        })
+    }
 
     fn spawn(&self, future: BoxFuture<()>) {
         self.handle.spawn(future);
@@ -75,12 +81,8 @@ impl Runtime for TokioRuntime {
         Box::pin(tokio::time::sleep(duration))
     }
 
-    fn connect(&self, authority: String) -> BoxFuture<io::Result<TcpStream>> {
-        Box::pin(async move {
-            let stream = TcpStream::connect(authority).await?;
-            stream.set_nodelay(true)?;
-            Ok(stream)
-        })
+    fn connect(&self, authority: String) -> BoxFuture<io::Result<TokioTcp>> {
+        Box::pin(async move { TokioTcp::new(TcpStream::connect(authority).await?) })
     }
 
     fn bind(&self, addr: SocketAddr) -> BoxFuture<io::Result<TcpListener>> {
@@ -94,44 +96,10 @@ impl Runtime for TokioRuntime {
     fn accept<'a>(
         &self,
         listener: &'a TcpListener,
-    ) -> BoxFutureRef<'a, io::Result<(TcpStream, SocketAddr)>> {
+    ) -> BoxFutureRef<'a, io::Result<(TokioTcp, SocketAddr)>> {
         Box::pin(async move {
             let (stream, peer) = listener.accept().await?;
-            stream.set_nodelay(true)?;
-            Ok((stream, peer))
-        })
-    }
-
-    fn plain(&self, tcp: TcpStream) -> BoxStream {
-        Box::new(Compat(tcp))
-    }
-
-    fn tls_connect(
-        &self,
-        config: Arc<rustls::ClientConfig>,
-        name: ServerName<'static>,
-        tcp: TcpStream,
-    ) -> BoxFuture<io::Result<BoxStream>> {
-        Box::pin(async move {
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await?;
-            Ok(Box::new(Compat(stream)) as BoxStream)
-        })
-    }
-
-    fn tls_accept(
-        &self,
-        config: Arc<rustls::ServerConfig>,
-        tcp: TcpStream,
-    ) -> BoxFuture<io::Result<Secured>> {
-        Box::pin(async move {
-            let stream = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await?;
-            let peer_certificates = stream.get_ref().1.peer_certificates().map(<[_]>::to_vec);
-            Ok(Secured {
-                stream: Box::new(Compat(stream)),
-                peer_certificates,
-            })
+            Ok((TokioTcp::new(stream)?, peer))
         })
     }
 }

@@ -19,12 +19,14 @@
 //!   driver loop over every session, the WebSocket pump, the listener's accept loop and the
 //!   replicator's dialer — generic over futures-io streams and a small [`driver::Runtime`]
 //!   trait that each adapter implements in about a hundred lines.
+//! - [`api`]: the names every adapter re-exports (configurations, statuses, events, errors).
 //! - [`error`]: typed errors; [`ConnectError::is_transient`] classifies failures as Couchbase
 //!   Lite does (retry or stop).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod driver;
 pub mod error;

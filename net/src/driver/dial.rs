@@ -100,11 +100,10 @@ impl<R: Runtime> Dialer<R> {
         let io = |e: std::io::Error| ConnectError::from_io(&e);
         let tcp = rt.connect(endpoint.authority()).await.map_err(io)?;
         let mut stream = match tls {
-            Some(config) => rt
-                .tls_connect(config, endpoint.server_name()?, tcp)
+            Some(config) => super::tls_io::connect(config, endpoint.server_name()?, tcp)
                 .await
                 .map_err(io)?,
-            None => rt.plain(tcp),
+            None => Box::new(tcp),
         };
         http1::write_request(&mut stream, handshake.request())
             .await

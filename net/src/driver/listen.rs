@@ -255,8 +255,7 @@ fn busy_response() -> Response<()> {
 
 async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, shared: Arc<Shared>) {
     let limits = &shared.limits;
-    let upgraded =
-        super::timeout(&*rt, limits.handshake_timeout, upgrade(&*rt, tcp, &shared)).await;
+    let upgraded = super::timeout(&*rt, limits.handshake_timeout, upgrade::<R>(tcp, &shared)).await;
     let (ws, accepted) = match upgraded {
         Some(Ok(Some(upgraded))) => upgraded,
         Some(Ok(None)) => return,
@@ -321,16 +320,12 @@ async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, share
 
 /// TLS and the HTTP upgrade: `Ok(None)` when the request was refused (the answer is sent).
 async fn upgrade<R: Runtime>(
-    rt: &R,
     tcp: R::Tcp,
     shared: &Shared,
 ) -> std::io::Result<Option<(WebSocketStream<BoxStream>, crate::upgrade::Accepted)>> {
     let (mut stream, certificates) = match &shared.tls {
-        Some(config) => {
-            let secured = rt.tls_accept(config.clone(), tcp).await?;
-            (secured.stream, secured.peer_certificates)
-        }
-        None => (rt.plain(tcp), None),
+        Some(config) => super::tls_io::accept(config.clone(), tcp).await?,
+        None => (Box::new(tcp) as BoxStream, None),
     };
     let limits = &shared.limits;
     let head = http1::read_head(&mut stream, limits.max_request_head).await?;

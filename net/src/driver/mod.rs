@@ -23,18 +23,20 @@
 //! - **The dialer** executes the lifecycle's `Connect` commands: TCP, TLS, the upgrade with
 //!   [`ClientHandshake`](crate::ClientHandshake), then the same pump.
 //!
-//! An adapter implements [`Runtime`] (spawn, sleep, TCP connect/bind/accept, TLS) and wraps
-//! [`ListenerCore`] and [`ReplicatorCore`] in its public API.
+//! An adapter implements [`Runtime`] (spawn, sleep, TCP connect/bind/accept) and names
+//! [`Listener`] and [`Replicator`] with it: the public API is written once, here.
 
 mod config;
 mod dial;
 mod error;
 mod http1;
 mod listen;
+mod public;
 mod pump;
 mod remote;
 mod replicator;
 mod store;
+mod tls_io;
 
 use std::future::Future;
 use std::io;
@@ -44,7 +46,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::io::{AsyncRead, AsyncWrite};
-use rustls_pki_types::{CertificateDer, ServerName};
 
 pub use config::{
     ListenerConfig, ListenerLimits, ListenerStatus, ReplicatorAuthenticator, ReplicatorConfig,
@@ -52,6 +53,7 @@ pub use config::{
 };
 pub use error::DriverError;
 pub use listen::ListenerCore;
+pub use public::{DocumentEvents, Listener, Replicator, StatusChanges};
 pub use replicator::{ReplicatorCore, ReplicatorObserver};
 pub use store::DatabaseHandle;
 
@@ -68,33 +70,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
 /// A boxed byte stream.
 pub type BoxStream = Box<dyn ByteStream>;
 
-/// A stream after the listener's TLS handshake, with the client's certificate chain if it
-/// presented one.
-pub struct Secured {
-    /// The stream.
-    pub stream: BoxStream,
-    /// The client's certificate chain (leaf first), already verified by the TLS configuration.
-    pub peer_certificates: Option<Vec<CertificateDer<'static>>>,
-}
-
-impl std::fmt::Debug for Secured {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secured")
-            .field(
-                "peer_certificates",
-                &self.peer_certificates.as_ref().map(Vec::len),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// What an async runtime gives the driver: the whole difference between the tokio and the
-/// async-std adapters.
+/// What an async runtime gives the driver — tasks, timers and TCP — the whole difference
+/// between the tokio, async-std and smol adapters.
 pub trait Runtime: Send + Sync + 'static {
+    /// The runtime of the calling task (what [`Listener::start`] and [`Replicator::new`]
+    /// run on). May panic outside the runtime, as its own `spawn` does.
+    fn current() -> Arc<Self>
+    where
+        Self: Sized;
+
     /// A bound TCP listener.
     type TcpListener: Send + Sync + 'static;
-    /// A connected TCP stream, before TLS.
-    type Tcp: Send + 'static;
+    /// A connected TCP stream as futures-io traits (TLS, when configured, is the driver's:
+    /// futures-rustls over this stream, the same for every runtime).
+    type Tcp: ByteStream;
 
     /// Runs a task in the background.
     fn spawn(&self, future: BoxFuture<()>);
@@ -111,25 +100,10 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         listener: &'a Self::TcpListener,
     ) -> BoxFutureRef<'a, io::Result<(Self::Tcp, SocketAddr)>>;
-    /// The plain stream (no TLS).
-    fn plain(&self, tcp: Self::Tcp) -> BoxStream;
-    /// The client side of a TLS handshake.
-    fn tls_connect(
-        &self,
-        config: Arc<rustls::ClientConfig>,
-        name: ServerName<'static>,
-        tcp: Self::Tcp,
-    ) -> BoxFuture<io::Result<BoxStream>>;
-    /// The server side of a TLS handshake.
-    fn tls_accept(
-        &self,
-        config: Arc<rustls::ServerConfig>,
-        tcp: Self::Tcp,
-    ) -> BoxFuture<io::Result<Secured>>;
 }
 
-/// Runs `future` with a time limit: `None` if `limit` passed first.
-pub(crate) async fn timeout<R: Runtime + ?Sized, T>(
+/// Runs `future` with a time limit on `rt`'s timers: `None` if `limit` passed first.
+pub async fn timeout<R: Runtime + ?Sized, T>(
     rt: &R,
     limit: Duration,
     future: impl Future<Output = T>,

@@ -1,22 +1,21 @@
 //! Failures a user must be told about clearly: permanent ones stop the replicator at once
 //! (no retries); refused upgrades are plain HTTP answers with a reason.
 
-mod common;
-
-use common::{TestCa, memory, password, plain_listener, self_signed, wait_stopped};
-use ferry_tokio::{
-    ActivityLevel, ConnectionError, Listener, ListenerConfig, Replicator, ReplicatorAuthenticator,
-    ReplicatorConfig, ReplicatorType,
+use crate::common::{TestCa, memory, password, plain_listener, self_signed, wait_stopped};
+use ferry_net::api::{
+    ActivityLevel, ConnectionError, ListenerConfig, ReplicatorAuthenticator, ReplicatorConfig,
+    ReplicatorType,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ferry_net::driver::{Listener, Replicator, Runtime};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_stops_at_once_without_retrying() {
+/// A shared test body (see the module docs).
+pub async fn wrong_password_stops_at_once_without_retrying<R: Runtime>() {
     let (a, b) = (memory("a", 21), memory("b", 22));
-    let listener = Listener::start(plain_listener(&b).authenticator(password()))
+    let listener = Listener::<R>::start(plain_listener(&b).authenticator(password()))
         .await
         .unwrap();
-    let replicator = Replicator::new(
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .authenticator(ReplicatorAuthenticator::basic("user", "wrong")),
     )
@@ -30,11 +29,11 @@ async fn wrong_password_stops_at_once_without_retrying() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_certificate_mismatch_is_permanent() {
+/// A shared test body (see the module docs).
+pub async fn pinned_certificate_mismatch_is_permanent<R: Runtime>() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (memory("a", 23), memory("b", 24));
-    let listener = Listener::start(
+    let listener = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .network_interface("127.0.0.1")
             .identity_dir(dir.path()),
@@ -42,7 +41,7 @@ async fn pinned_certificate_mismatch_is_permanent() {
     .await
     .unwrap();
     let other = self_signed("someone else");
-    let replicator = Replicator::new(
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .pinned_server_certificate(other.leaf().clone()),
     )
@@ -59,18 +58,18 @@ async fn pinned_certificate_mismatch_is_permanent() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accept_only_self_signed_refuses_a_ca_signed_listener() {
+/// A shared test body (see the module docs).
+pub async fn accept_only_self_signed_refuses_a_ca_signed_listener<R: Runtime>() {
     let ca = TestCa::new("CA");
     let (a, b) = (memory("a", 25), memory("b", 26));
-    let listener = Listener::start(
+    let listener = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .network_interface("127.0.0.1")
             .tls_identity(ca.server()),
     )
     .await
     .unwrap();
-    let replicator = Replicator::new(
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .accept_only_self_signed_server_certificate(true),
     )
@@ -85,17 +84,17 @@ async fn accept_only_self_signed_refuses_a_ca_signed_listener() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_listener_serves_pulls_and_refuses_pushes() {
+/// A shared test body (see the module docs).
+pub async fn read_only_listener_serves_pulls_and_refuses_pushes<R: Runtime>() {
     let (a, b) = (memory("a", 27), memory("b", 28));
     a.write(0..10).await;
     b.write(100..120).await;
-    let listener = Listener::start(plain_listener(&b).read_only(true))
+    let listener = Listener::<R>::start(plain_listener(&b).read_only(true))
         .await
         .unwrap();
     let url = listener.urls()[0].clone();
 
-    let pull = Replicator::new(
+    let pull = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), url.clone()).replicator_type(ReplicatorType::Pull),
     )
     .unwrap();
@@ -107,7 +106,7 @@ async fn read_only_listener_serves_pulls_and_refuses_pushes() {
     );
     assert_eq!(a.count().await, 30);
 
-    let push = Replicator::new(
+    let push = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), url).replicator_type(ReplicatorType::Push),
     )
     .unwrap();
@@ -132,30 +131,28 @@ async fn read_only_listener_serves_pulls_and_refuses_pushes() {
     assert!(!error.is_transient(), "not retried");
     assert_eq!(status.attempts, 1);
     assert!(
-        events.try_recv().is_err(),
+        events.try_recv().is_none(),
         "no document was reported replicated"
     );
     listener.stop().await;
 }
 
 /// Sends `request` over a raw TCP connection and returns the response text.
-async fn raw(port: u16, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
+async fn raw<R: Runtime>(port: u16, request: &str) -> String {
+    let mut stream = crate::common::raw_connect::<R>(port).await;
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(common::DEADLINE, stream.read_to_end(&mut out))
+    crate::within::<R, _>(crate::common::DEADLINE, stream.read_to_end(&mut out))
         .await
         .expect("the listener answers and closes")
         .unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_upgrades_are_clear_http_answers() {
+/// A shared test body (see the module docs).
+pub async fn refused_upgrades_are_clear_http_answers<R: Runtime>() {
     let b = memory("db", 29);
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     let port = listener.port();
     let upgrade = |path: &str, protocol: &str| {
         format!(
@@ -165,21 +162,21 @@ async fn refused_upgrades_are_clear_http_answers() {
         )
     };
 
-    let answer = raw(port, &upgrade("/db/_blipsync", "chat")).await;
+    let answer = raw::<R>(port, &upgrade("/db/_blipsync", "chat")).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(
         answer.contains("BLIP_3+CBMobile_3"),
         "names what it speaks: {answer}"
     );
 
-    let answer = raw(port, &upgrade("/other/_blipsync", "BLIP_3+Ferry_1")).await;
+    let answer = raw::<R>(port, &upgrade("/other/_blipsync", "BLIP_3+Ferry_1")).await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     assert!(
         answer.contains("/db/_blipsync"),
         "names what it serves: {answer}"
     );
 
-    let answer = raw(
+    let answer = raw::<R>(
         port,
         "GET /db/_blipsync HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     )
@@ -187,14 +184,12 @@ async fn refused_upgrades_are_clear_http_answers() {
     assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
     assert!(answer.to_lowercase().contains("websocket"), "{answer}");
 
-    let answer = raw(port, "hello\r\n\r\n").await;
+    let answer = raw::<R>(port, "hello\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 
     // And the right request is upgraded.
     let answer_head = {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
+        let mut stream = crate::common::raw_connect::<R>(port).await;
         stream
             .write_all(upgrade("/db/_blipsync", "BLIP_3+CBMobile_3").as_bytes())
             .await
@@ -211,13 +206,11 @@ async fn refused_upgrades_are_clear_http_answers() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_text_message_is_a_protocol_error_closed_with_1002() {
+/// A shared test body (see the module docs).
+pub async fn a_text_message_is_a_protocol_error_closed_with_1002<R: Runtime>() {
     let b = memory("db", 30);
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", listener.port()))
-        .await
-        .unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
+    let mut stream = crate::common::raw_connect::<R>(listener.port()).await;
     let request = "GET /db/_blipsync HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
                    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -239,7 +232,7 @@ async fn a_text_message_is_a_protocol_error_closed_with_1002() {
     stream.write_all(&frame).await.unwrap();
     // The listener answers with a close frame carrying 1002.
     let mut answer = [0u8; 4];
-    tokio::time::timeout(common::DEADLINE, stream.read_exact(&mut answer))
+    crate::within::<R, _>(crate::common::DEADLINE, stream.read_exact(&mut answer))
         .await
         .unwrap()
         .unwrap();
@@ -248,17 +241,17 @@ async fn a_text_message_is_a_protocol_error_closed_with_1002() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listener_wanting_client_certificates_refuses_a_replicator_without_one() {
+/// A shared test body (see the module docs).
+pub async fn a_listener_wanting_client_certificates_refuses_a_replicator_without_one<R: Runtime>() {
     let ca = TestCa::new("CA");
     let (a, b) = (memory("a", 33), memory("b", 34));
-    let listener = Listener::start(
+    let listener = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .network_interface("127.0.0.1")
             .tls_identity(ca.server())
-            .authenticator(ferry_tokio::Authenticator::client_certificate_roots(vec![
-                ca.der.clone(),
-            ])),
+            .authenticator(ferry_net::api::Authenticator::client_certificate_roots(
+                vec![ca.der.clone()],
+            )),
     )
     .await
     .unwrap();
@@ -271,7 +264,7 @@ async fn a_listener_wanting_client_certificates_refuses_a_replicator_without_one
         let mut config = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .trusted_root_certificates(vec![ca.der.clone()]);
         config.authenticator = auth.clone();
-        let replicator = Replicator::new(config).unwrap();
+        let replicator = Replicator::<R>::new(config).unwrap();
         replicator.start(false).unwrap();
         let status = wait_stopped(&replicator).await;
         let error = status.error.as_ref().expect("refused");
@@ -286,15 +279,15 @@ async fn a_listener_wanting_client_certificates_refuses_a_replicator_without_one
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_calls_name_the_wrong_store_type() {
+/// A shared test body (see the module docs).
+pub async fn database_calls_name_the_wrong_store_type<R: Runtime>() {
     let a = memory("a", 35);
     let wrong = a
         .handle
         .with::<ferry_store_sqlite::SqliteStore, _>(|_| ())
         .await;
     assert!(
-        matches!(wrong, Err(ferry_tokio::Error::WrongStoreType(_))),
+        matches!(wrong, Err(ferry_net::api::Error::WrongStoreType(_))),
         "{wrong:?}"
     );
     let rev = a

@@ -1,17 +1,16 @@
 //! Listener basics: automatic ports, URLs, interfaces, connection counts.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{memory, plain_listener, wait_idle};
-use ferry_tokio::{Error, Listener, ListenerConfig, Replicator, ReplicatorConfig};
+use crate::common::{memory, plain_listener, wait_idle};
+use ferry_net::api::{Error, ListenerConfig, ReplicatorConfig};
+use ferry_net::driver::{Listener, Replicator, Runtime};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn port_zero_picks_a_free_port_and_urls_name_it() {
+/// A shared test body (see the module docs).
+pub async fn port_zero_picks_a_free_port_and_urls_name_it<R: Runtime>() {
     let b = memory("notes", 41);
-    let first = Listener::start(plain_listener(&b)).await.unwrap();
-    let second = Listener::start(plain_listener(&b)).await.unwrap();
+    let first = Listener::<R>::start(plain_listener(&b)).await.unwrap();
+    let second = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     assert_ne!(first.port(), 0);
     assert_ne!(first.port(), second.port(), "two automatic ports differ");
     assert_eq!(
@@ -19,7 +18,7 @@ async fn port_zero_picks_a_free_port_and_urls_name_it() {
         vec![format!("ws://127.0.0.1:{}/notes", first.port())]
     );
     let dir = tempfile::tempdir().unwrap();
-    let tls = Listener::start(
+    let tls = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .network_interface("127.0.0.1")
             .identity_dir(dir.path()),
@@ -31,19 +30,19 @@ async fn port_zero_picks_a_free_port_and_urls_name_it() {
         vec![format!("wss://127.0.0.1:{}/notes", tls.port())]
     );
     // The port in use cannot be bound twice.
-    let clash = Listener::start(plain_listener(&b).port(first.port())).await;
+    let clash = Listener::<R>::start(plain_listener(&b).port(first.port())).await;
     assert!(matches!(clash, Err(Error::Bind { .. })), "{clash:?}");
     for l in [first, second, tls] {
         l.stop().await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn binds_to_an_address_or_the_loopback_interface_by_name() {
+/// A shared test body (see the module docs).
+pub async fn binds_to_an_address_or_the_loopback_interface_by_name<R: Runtime>() {
     let b = memory("db", 42);
-    let by_ip = Listener::start(plain_listener(&b)).await.unwrap();
+    let by_ip = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     assert_eq!(by_ip.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let by_name = Listener::start(
+    let by_name = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .disable_tls(true)
             .network_interface("lo"),
@@ -51,7 +50,7 @@ async fn binds_to_an_address_or_the_loopback_interface_by_name() {
     .await
     .unwrap();
     assert_eq!(by_name.local_addr().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let unknown = Listener::start(
+    let unknown = Listener::<R>::start(
         ListenerConfig::new(b.handle.clone())
             .disable_tls(true)
             .network_interface("no-such-interface0"),
@@ -64,30 +63,31 @@ async fn binds_to_an_address_or_the_loopback_interface_by_name() {
     // A replicator reaches the listener bound by name.
     let a = memory("a", 43);
     a.write(0..3).await;
-    let replicator = Replicator::new(ReplicatorConfig::new(
+    let replicator = Replicator::<R>::new(ReplicatorConfig::new(
         a.handle.clone(),
         by_name.urls()[0].clone(),
     ))
     .unwrap();
     replicator.start(false).unwrap();
-    let status = common::wait_stopped(&replicator).await;
+    let status = crate::common::wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");
     assert_eq!(b.count().await, 3);
     by_ip.stop().await;
     by_name.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counts_connections_of_two_running_replicators() {
+/// A shared test body (see the module docs).
+pub async fn counts_connections_of_two_running_replicators<R: Runtime>() {
     let b = memory("db", 44);
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     assert_eq!(listener.status().connection_count, 0);
     let url = listener.urls()[0].clone();
     let (a, c) = (memory("a", 45), memory("c", 46));
-    let ra = Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+    let ra =
+        Replicator::<R>::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+            .unwrap();
+    let rc = Replicator::<R>::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true))
         .unwrap();
-    let rc =
-        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
     ra.start(false).unwrap();
     rc.start(false).unwrap();
     wait_idle(&ra).await;
@@ -102,24 +102,25 @@ async fn counts_connections_of_two_running_replicators() {
     assert_eq!(listener.status().connection_count, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_limit_are_told_to_retry() {
+/// A shared test body (see the module docs).
+pub async fn connections_beyond_the_limit_are_told_to_retry<R: Runtime>() {
     let b = memory("db", 47);
     let mut config = plain_listener(&b);
     config.limits.max_connections = 1;
-    let listener = Listener::start(config).await.unwrap();
+    let listener = Listener::<R>::start(config).await.unwrap();
     let url = listener.urls()[0].clone();
     let (a, c) = (memory("a", 48), memory("c", 49));
     let first =
-        Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+        Replicator::<R>::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
             .unwrap();
     first.start(false).unwrap();
     wait_idle(&first).await;
     let second =
-        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
+        Replicator::<R>::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true))
+            .unwrap();
     second.start(false).unwrap();
-    let status = common::wait_for(&second, "refused with 503", |s| {
-        s.error == Some(ferry_tokio::ConnectionError::Http(503))
+    let status = crate::common::wait_for(&second, "refused with 503", |s| {
+        s.error == Some(ferry_net::api::ConnectionError::Http(503))
     })
     .await;
     assert!(
@@ -134,22 +135,22 @@ async fn connections_beyond_the_limit_are_told_to_retry() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_are_closed_and_replicators_reconnect() {
+/// A shared test body (see the module docs).
+pub async fn idle_connections_are_closed_and_replicators_reconnect<R: Runtime>() {
     let b = memory("db", 60);
     let mut config = plain_listener(&b);
     config.limits.idle_timeout = Some(std::time::Duration::from_millis(200));
-    let listener = Listener::start(config).await.unwrap();
+    let listener = Listener::<R>::start(config).await.unwrap();
     let a = memory("a", 61);
     let mut rc = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
         .continuous(true)
         .max_attempt_wait(std::time::Duration::from_millis(100));
     rc.heartbeat = None; // silent while idle
-    let replicator = Replicator::new(rc).unwrap();
+    let replicator = Replicator::<R>::new(rc).unwrap();
     replicator.start(false).unwrap();
     wait_idle(&replicator).await;
-    let offline = common::wait_for(&replicator, "closed for idleness", |s| {
-        s.activity == ferry_tokio::ActivityLevel::Offline
+    let offline = crate::common::wait_for(&replicator, "closed for idleness", |s| {
+        s.activity == ferry_net::api::ActivityLevel::Offline
     })
     .await;
     assert_eq!(
@@ -160,8 +161,8 @@ async fn idle_connections_are_closed_and_replicators_reconnect() {
         Some(true),
         "going away: {offline:?}"
     );
-    let back = common::wait_for(&replicator, "reconnected", |s| {
-        s.activity == ferry_tokio::ActivityLevel::Idle && s.attempts >= 2
+    let back = crate::common::wait_for(&replicator, "reconnected", |s| {
+        s.activity == ferry_net::api::ActivityLevel::Idle && s.attempts >= 2
     })
     .await;
     assert!(back.error.is_none());

@@ -1,22 +1,24 @@
 //! Helpers of the integration tests: databases, waiting on statuses with deadlines, snapshots,
-//! a test PKI.
+//! a test PKI, raw sockets.
 
-#![allow(dead_code, unreachable_pub)]
-
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub use crate::within;
 
 use ferry_engine::db::{Database as Db, DatabaseConfig};
 use ferry_engine::store::Store;
+use ferry_net::api::{
+    ActivityLevel, Authenticator, Database, IdentityAttributes, ListenerConfig, ReplicatorStatus,
+    TlsIdentity,
+};
+use ferry_net::driver::{BoxStream, Replicator, Runtime};
 use ferry_net::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use ferry_store_memory::MemoryStore;
 use ferry_store_sqlite::SqliteStore;
 use ferry_tests::check::{Snapshot, differences, snapshot};
 use ferry_tests::workload;
-use ferry_tokio::{
-    ActivityLevel, Authenticator, Database, ListenerConfig, Replicator, ReplicatorStatus,
-    TlsIdentity,
-};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -111,16 +113,16 @@ pub async fn assert_same(a: &TestDb, b: &TestDb) -> usize {
 }
 
 /// Waits (at most [`DEADLINE`]) until the replicator's status satisfies `pred`; returns it.
-pub async fn wait_for(
-    replicator: &Replicator,
+pub async fn wait_for<R: Runtime>(
+    replicator: &Replicator<R>,
     what: &str,
     pred: impl FnMut(&ReplicatorStatus) -> bool,
 ) -> ReplicatorStatus {
     let mut changes = replicator.status_changes();
-    match tokio::time::timeout(DEADLINE, changes.wait_for(pred)).await {
-        Ok(Ok(status)) => status.clone(),
-        Ok(Err(_)) => panic!("status channel closed while waiting for {what}"),
-        Err(_) => panic!(
+    match within::<R, _>(DEADLINE, changes.wait_for(pred)).await {
+        Some(Some(status)) => status,
+        Some(None) => panic!("status channel closed while waiting for {what}"),
+        None => panic!(
             "timed out waiting for {what}; status {:?}",
             replicator.status()
         ),
@@ -128,7 +130,7 @@ pub async fn wait_for(
 }
 
 /// Waits until a one-shot replicator stopped; returns the final status.
-pub async fn wait_stopped(replicator: &Replicator) -> ReplicatorStatus {
+pub async fn wait_stopped<R: Runtime>(replicator: &Replicator<R>) -> ReplicatorStatus {
     wait_for(replicator, "Stopped", |s| {
         s.activity == ActivityLevel::Stopped && s.attempts > 0
     })
@@ -136,7 +138,7 @@ pub async fn wait_stopped(replicator: &Replicator) -> ReplicatorStatus {
 }
 
 /// Waits until a continuous replicator is idle.
-pub async fn wait_idle(replicator: &Replicator) -> ReplicatorStatus {
+pub async fn wait_idle<R: Runtime>(replicator: &Replicator<R>) -> ReplicatorStatus {
     wait_for(replicator, "Idle", |s| s.activity == ActivityLevel::Idle).await
 }
 
@@ -158,6 +160,12 @@ pub fn password() -> Authenticator {
 pub struct TestCa {
     pub der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
 }
 
 fn key_der(key: &KeyPair) -> PrivateKeyDer<'static> {
@@ -212,7 +220,22 @@ impl TestCa {
 
 /// A self-signed identity for 127.0.0.1.
 pub fn self_signed(cn: &str) -> TlsIdentity {
-    let mut attrs = ferry_tokio::IdentityAttributes::new(cn);
+    let mut attrs = IdentityAttributes::new(cn);
     attrs.subject_alt_names = vec!["127.0.0.1".into(), "localhost".into()];
     TlsIdentity::create_self_signed(&attrs).unwrap()
+}
+
+/// Runs `future` until `deadline` on runtime `R`'s timers: `None` if the deadline passed.
+pub async fn within_until<R: Runtime, T>(
+    deadline: Instant,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    within::<R, T>(deadline.saturating_duration_since(Instant::now()), future).await
+}
+
+/// A raw TCP connection to `127.0.0.1:port` on runtime `R`, as a futures-io stream.
+pub async fn raw_connect<R: Runtime>(port: u16) -> BoxStream {
+    let rt = R::current();
+    let tcp = rt.connect(format!("127.0.0.1:{port}")).await.unwrap();
+    Box::new(tcp)
 }

@@ -1,13 +1,11 @@
 //! Every TLS mode with password authentication (a push and a pull each), each authenticator
 //! once, and the anonymous identity's reuse across listener restarts.
 
-mod common;
-
-use common::{TestCa, TestDb, memory, password, self_signed, wait_stopped};
-use ferry_tokio::{
-    Authenticator, Listener, ListenerConfig, Replicator, ReplicatorAuthenticator, ReplicatorConfig,
-    ReplicatorType,
+use crate::common::{TestCa, TestDb, memory, password, self_signed, wait_stopped};
+use ferry_net::api::{
+    Authenticator, ListenerConfig, ReplicatorAuthenticator, ReplicatorConfig, ReplicatorType,
 };
+use ferry_net::driver::{Listener, Replicator, Runtime};
 
 /// How the listener presents itself and how the replicator trusts it.
 #[derive(Debug, Clone, Copy)]
@@ -29,18 +27,18 @@ enum Auth {
     ClientCertificate,
 }
 
-struct Case {
-    listener: Listener,
+struct Case<R> {
+    listener: Listener<R>,
     replicator_config: ReplicatorConfig,
 }
 
-async fn setup(
+async fn setup<R: Runtime>(
     tls: Tls,
     auth: Auth,
     active: &TestDb,
     passive: &TestDb,
     dir: &std::path::Path,
-) -> Case {
+) -> Case<R> {
     let ca = TestCa::new("Ferry test CA");
     let mut config = ListenerConfig::new(passive.handle.clone())
         .network_interface("127.0.0.1")
@@ -60,7 +58,7 @@ async fn setup(
             ]))
         }
     };
-    let listener = Listener::start(config).await.unwrap();
+    let listener = Listener::<R>::start(config).await.unwrap();
     let url = listener.urls()[0].clone();
     assert_eq!(
         url.starts_with("wss://"),
@@ -90,18 +88,19 @@ async fn setup(
 }
 
 /// A push then a pull; asserts each moved its documents.
-async fn push_then_pull(tls: Tls, auth: Auth) {
+async fn push_then_pull<R: Runtime>(tls: Tls, auth: Auth) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (memory("a", 11), memory("b", 12));
     a.write(0..50).await;
     b.write(100..130).await;
-    let case = setup(tls, auth, &a, &b, dir.path()).await;
+    let case = setup::<R>(tls, auth, &a, &b, dir.path()).await;
     for (direction, expect_a, expect_b) in [
         (ReplicatorType::Push, 50, 80),
         (ReplicatorType::Pull, 80, 80),
     ] {
         let replicator =
-            Replicator::new(case.replicator_config.clone().replicator_type(direction)).unwrap();
+            Replicator::<R>::new(case.replicator_config.clone().replicator_type(direction))
+                .unwrap();
         replicator.start(false).unwrap();
         let status = wait_stopped(&replicator).await;
         assert!(
@@ -114,42 +113,42 @@ async fn push_then_pull(tls: Tls, auth: Auth) {
             "{tls:?}/{auth:?} after {direction:?}"
         );
     }
-    common::assert_same(&a, &b).await;
+    crate::common::assert_same(&a, &b).await;
     case.listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_tls_mode_with_password() {
+/// A shared test body (see the module docs).
+pub async fn every_tls_mode_with_password<R: Runtime>() {
     for tls in [
         Tls::Off,
         Tls::Anonymous,
         Tls::PinnedSelfSigned,
         Tls::CaSigned,
     ] {
-        push_then_pull(tls, Auth::Password).await;
+        push_then_pull::<R>(tls, Auth::Password).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_authenticator_once() {
-    push_then_pull(Tls::Anonymous, Auth::None).await;
-    push_then_pull(Tls::Off, Auth::Password).await;
-    push_then_pull(Tls::CaSigned, Auth::ClientCertificate).await;
+/// A shared test body (see the module docs).
+pub async fn every_authenticator_once<R: Runtime>() {
+    push_then_pull::<R>(Tls::Anonymous, Auth::None).await;
+    push_then_pull::<R>(Tls::Off, Auth::Password).await;
+    push_then_pull::<R>(Tls::CaSigned, Auth::ClientCertificate).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_identity_is_reused_after_a_restart() {
+/// A shared test body (see the module docs).
+pub async fn anonymous_identity_is_reused_after_a_restart<R: Runtime>() {
     let dir = tempfile::tempdir().unwrap();
     let b = memory("b", 13);
     let config = ListenerConfig::new(b.handle.clone())
         .network_interface("127.0.0.1")
         .identity_dir(dir.path());
-    let first = Listener::start(config.clone()).await.unwrap();
+    let first = Listener::<R>::start(config.clone()).await.unwrap();
     let fingerprint = first.tls_identity().unwrap().sha256_fingerprint();
     let port = first.port();
     first.stop().await;
     drop(first);
-    let second = Listener::start(config.port(port)).await.unwrap();
+    let second = Listener::<R>::start(config.port(port)).await.unwrap();
     assert_eq!(second.port(), port, "restarted on the same port");
     assert_eq!(
         second.tls_identity().unwrap().sha256_fingerprint(),
@@ -162,7 +161,7 @@ async fn anonymous_identity_is_reused_after_a_restart() {
     let mut rc = ReplicatorConfig::new(a.handle.clone(), second.urls()[0].clone())
         .replicator_type(ReplicatorType::Push);
     rc.pinned_server_certificate = Some(second.tls_identity().unwrap().leaf().clone());
-    let replicator = Replicator::new(rc).unwrap();
+    let replicator = Replicator::<R>::new(rc).unwrap();
     replicator.start(false).unwrap();
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");

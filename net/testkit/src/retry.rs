@@ -1,23 +1,21 @@
 //! A listener stopped mid-sync: the replicator reports a transient error, goes offline and
 //! retries with backoff; a listener restarted on the same port lets it finish.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{DEADLINE, assert_same, memory, plain_listener, wait_for};
-use ferry_tokio::{
-    ActivityLevel, ConnectionError, DocumentEvent, Listener, Replicator, ReplicatorConfig,
-    ReplicatorType,
+use crate::common::{DEADLINE, assert_same, memory, plain_listener, wait_for};
+use ferry_net::api::{
+    ActivityLevel, ConnectionError, DocumentEvent, ReplicatorConfig, ReplicatorType,
 };
+use ferry_net::driver::{Listener, Replicator, Runtime};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listener_stop_mid_sync_is_retried_until_it_finishes() {
+/// A shared test body (see the module docs).
+pub async fn listener_stop_mid_sync_is_retried_until_it_finishes<R: Runtime>() {
     let (a, b) = (memory("a", 31), memory("b", 32));
     b.write(0..20_000).await;
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     let port = listener.port();
-    let replicator = Replicator::new(
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .replicator_type(ReplicatorType::Pull)
             .max_attempt_wait(Duration::from_millis(300)),
@@ -27,10 +25,12 @@ async fn listener_stop_mid_sync_is_retried_until_it_finishes() {
     replicator.start(false).unwrap();
 
     // Stop the listener as soon as the first document arrived.
-    let first = tokio::time::timeout(DEADLINE, events.recv()).await.unwrap();
+    let first = crate::within::<R, _>(DEADLINE, futures_util::StreamExt::next(&mut events))
+        .await
+        .unwrap();
     assert!(matches!(
         first,
-        Ok(DocumentEvent::DocumentReplicated { .. })
+        Some(DocumentEvent::DocumentReplicated { .. })
     ));
     listener.stop().await;
     drop(listener);
@@ -59,7 +59,7 @@ async fn listener_stop_mid_sync_is_retried_until_it_finishes() {
         s.attempts >= 2 && s.error == Some(ConnectionError::Refused)
     })
     .await;
-    let listener = Listener::start(plain_listener(&b).port(port))
+    let listener = Listener::<R>::start(plain_listener(&b).port(port))
         .await
         .unwrap();
     let status = wait_for(&replicator, "finished", |s| {
@@ -76,17 +76,21 @@ async fn listener_stop_mid_sync_is_retried_until_it_finishes() {
 }
 
 /// A fake listener that completes the WebSocket upgrade and then never answers anything.
-async fn silent_listener() -> (u16, tokio::task::JoinHandle<()>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
+/// Dropping the returned sender ends it.
+async fn silent_listener<R: Runtime>() -> (u16, futures_channel::oneshot::Sender<()>) {
+    use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = R::current();
+    let listener = rt.bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let port = rt.local_addr(&listener).unwrap().port();
+    let (stop, stopped) = futures_channel::oneshot::channel::<()>();
+    let serve = async move {
         let mut held = Vec::new();
         // Bounded: at most a few connections for the test.
         for _ in 0..4 {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((tcp, _)) = rt.accept(&listener).await else {
                 return;
             };
+            let mut stream = tcp;
             let mut head = Vec::new();
             while !head.ends_with(b"\r\n\r\n") {
                 let mut byte = [0u8; 1];
@@ -114,19 +118,25 @@ async fn silent_listener() -> (u16, tokio::task::JoinHandle<()>) {
             stream.write_all(answer.as_bytes()).await.unwrap();
             held.push(stream); // keep it open, say nothing
         }
-    });
-    (port, task)
+        // Hold the connections until the test ends.
+        let _ = futures_util::future::pending::<()>().await;
+    };
+    R::current().spawn(Box::pin(async move {
+        let serve = std::pin::pin!(serve);
+        let _ = futures_util::future::select(serve, stopped).await;
+    }));
+    (port, stop)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_peer_is_declared_dead_by_the_heartbeat_and_retried() {
-    let (port, server) = silent_listener().await;
+/// A shared test body (see the module docs).
+pub async fn a_silent_peer_is_declared_dead_by_the_heartbeat_and_retried<R: Runtime>() {
+    let (port, server) = silent_listener::<R>().await;
     let a = memory("a", 36);
     let mut config = ReplicatorConfig::new(a.handle.clone(), format!("ws://127.0.0.1:{port}/db"))
         .continuous(true)
         .max_attempt_wait(Duration::from_millis(100));
     config.heartbeat = Some(Duration::from_millis(50));
-    let replicator = Replicator::new(config).unwrap();
+    let replicator = Replicator::<R>::new(config).unwrap();
     replicator.start(false).unwrap();
     let offline = wait_for(&replicator, "declared dead", |s| {
         s.activity == ActivityLevel::Offline
@@ -141,5 +151,5 @@ async fn a_silent_peer_is_declared_dead_by_the_heartbeat_and_retried() {
     wait_for(&replicator, "a second attempt", |s| s.attempts >= 2).await;
     replicator.stop().await.unwrap();
     assert_eq!(replicator.status().activity, ActivityLevel::Stopped);
-    server.abort();
+    drop(server);
 }

@@ -1,22 +1,23 @@
 //! Two continuous replicators into one listener, with application writes on every side while
 //! they run: every database converges.
 
-mod common;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use common::{DEADLINE, TestDb, assert_same, memory, plain_listener, wait_idle};
+use crate::common::{
+    DEADLINE, TestDb, assert_same, memory, plain_listener, wait_idle, within_until,
+};
+use ferry_net::api::{ActivityLevel, ReplicatorConfig};
+use ferry_net::driver::{Listener, Replicator, Runtime};
 use ferry_tests::workload;
-use ferry_tokio::{ActivityLevel, Listener, Replicator, ReplicatorConfig};
 
 /// Waits (at most [`DEADLINE`]) until every database holds `n` documents, woken by their
 /// change notifications.
-async fn until_counts(dbs: &[&TestDb], n: u64) {
+async fn until_counts<R: Runtime>(dbs: &[&TestDb], n: u64) {
     let mut changes =
         futures_util::stream::select_all(dbs.iter().map(|db| db.handle.changes().unwrap()));
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let mut counts = Vec::new();
         for db in dbs {
@@ -25,29 +26,30 @@ async fn until_counts(dbs: &[&TestDb], n: u64) {
         if counts.iter().all(|c| *c == n) {
             return;
         }
-        let woke = tokio::time::timeout_at(deadline, changes.next()).await;
+        let woke = within_until::<R, _>(deadline, changes.next()).await;
         assert!(
-            woke.is_ok(),
+            woke.is_some(),
             "did not converge to {n} documents: {counts:?}"
         );
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_continuous_replicators_and_app_writes_converge() {
+/// A shared test body (see the module docs).
+pub async fn two_continuous_replicators_and_app_writes_converge<R: Runtime>() {
     let (a, b, c) = (memory("a", 51), memory("hub", 52), memory("c", 53));
     a.write(0..100).await;
     b.write(1000..1100).await;
     c.write(2000..2100).await;
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     let url = listener.urls()[0].clone();
-    let ra = Replicator::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+    let ra =
+        Replicator::<R>::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
+            .unwrap();
+    let rc = Replicator::<R>::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true))
         .unwrap();
-    let rc =
-        Replicator::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true)).unwrap();
     ra.start(false).unwrap();
     rc.start(false).unwrap();
-    until_counts(&[&a, &b, &c], 300).await;
+    until_counts::<R>(&[&a, &b, &c], 300).await;
 
     // Application writes on every side, while the replicators run: new documents and edits.
     for i in 0..20 {
@@ -83,13 +85,13 @@ async fn two_continuous_replicators_and_app_writes_converge() {
         .put(&edited, workload::body(1000, 1), Some(base))
         .await
         .unwrap();
-    until_counts(&[&a, &b, &c], 360).await;
+    until_counts::<R>(&[&a, &b, &c], 360).await;
     // The edit made on a reaches c through the hub.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = Instant::now() + DEADLINE;
     let mut c_changes = c.handle.changes().unwrap();
     while c.handle.get(&edited).await.unwrap().map(|d| d.rev) != Some(rev.clone()) {
-        let woke = tokio::time::timeout_at(deadline, c_changes.next()).await;
-        assert!(woke.is_ok(), "the edit reached c");
+        let woke = within_until::<R, _>(deadline, c_changes.next()).await;
+        assert!(woke.is_some(), "the edit reached c");
     }
     wait_idle(&ra).await;
     wait_idle(&rc).await;
@@ -111,19 +113,19 @@ async fn two_continuous_replicators_and_app_writes_converge() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeat_pongs_keep_an_idle_connection_alive() {
+/// A shared test body (see the module docs).
+pub async fn heartbeat_pongs_keep_an_idle_connection_alive<R: Runtime>() {
     let (a, b) = (memory("a", 54), memory("b", 55));
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     let mut config =
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone()).continuous(true);
     // A peer silent for two intervals (100 ms) would be declared dead and reconnected.
     config.heartbeat = Some(Duration::from_millis(50));
-    let replicator = Replicator::new(config).unwrap();
+    let replicator = Replicator::<R>::new(config).unwrap();
     replicator.start(false).unwrap();
     wait_idle(&replicator).await;
     // Let twenty heartbeat intervals pass with nothing to replicate.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    R::current().sleep(Duration::from_millis(1000)).await;
     let status = replicator.status();
     assert_eq!(status.activity, ActivityLevel::Idle, "{status:?}");
     assert_eq!(
@@ -136,7 +138,7 @@ async fn heartbeat_pongs_keep_an_idle_connection_alive() {
         .put("late", ferry_engine::value::Value::empty_object(), None)
         .await
         .unwrap();
-    until_counts(&[&a, &b], 1).await;
+    until_counts::<R>(&[&a, &b], 1).await;
     replicator.stop().await.unwrap();
     listener.stop().await;
 }

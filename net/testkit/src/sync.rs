@@ -1,16 +1,19 @@
 //! One-shot push, pull and push-and-pull between two databases over real 127.0.0.1 sockets:
 //! afterwards both hold the same documents at the same revisions.
 
-mod common;
-
-use common::{Kind, TestDb, assert_same, memory, plain_listener, sqlite, wait_stopped};
-use ferry_tokio::{DocumentEvent, Listener, Replicator, ReplicatorConfig, ReplicatorType};
+use crate::common::{Kind, TestDb, assert_same, memory, plain_listener, sqlite, wait_stopped};
+use ferry_net::api::{DocumentEvent, ReplicatorConfig, ReplicatorType};
+use ferry_net::driver::{Listener, Replicator, Runtime};
 
 /// Runs one one-shot replication of `active` with a plain listener serving `passive`.
-async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType) -> u32 {
-    let listener = Listener::start(plain_listener(passive)).await.unwrap();
+async fn replicate<R: Runtime>(
+    active: &TestDb,
+    passive: &TestDb,
+    direction: ReplicatorType,
+) -> u32 {
+    let listener = Listener::<R>::start(plain_listener(passive)).await.unwrap();
     let url = listener.urls()[0].clone();
-    let replicator = Replicator::new(
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(active.handle.clone(), url).replicator_type(direction),
     )
     .unwrap();
@@ -25,12 +28,12 @@ async fn replicate(active: &TestDb, passive: &TestDb, direction: ReplicatorType)
     status.attempts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_moves_local_documents_to_the_listener() {
+/// A shared test body (see the module docs).
+pub async fn push_moves_local_documents_to_the_listener<R: Runtime>() {
     let (a, b) = (memory("a", 1), memory("b", 2));
     a.write(0..200).await;
     b.write(1000..1010).await;
-    assert_eq!(replicate(&a, &b, ReplicatorType::Push).await, 1);
+    assert_eq!(replicate::<R>(&a, &b, ReplicatorType::Push).await, 1);
     assert_eq!(b.count().await, 210, "pushed 200 to b");
     assert_eq!(a.count().await, 200, "a pulled nothing");
     let sa = a.snapshot().await;
@@ -40,12 +43,12 @@ async fn push_moves_local_documents_to_the_listener() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pull_fetches_the_listeners_documents() {
+/// A shared test body (see the module docs).
+pub async fn pull_fetches_the_listeners_documents<R: Runtime>() {
     let (a, b) = (memory("a", 3), memory("b", 4));
     a.write(0..10).await;
     b.write(1000..1300).await;
-    replicate(&a, &b, ReplicatorType::Pull).await;
+    replicate::<R>(&a, &b, ReplicatorType::Pull).await;
     assert_eq!(a.count().await, 310, "pulled 300 into a");
     assert_eq!(b.count().await, 300, "b received nothing");
     let sa = a.snapshot().await;
@@ -54,35 +57,35 @@ async fn pull_fetches_the_listeners_documents() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_and_pull_memory_to_sqlite_converges() {
+/// A shared test body (see the module docs).
+pub async fn push_and_pull_memory_to_sqlite_converges<R: Runtime>() {
     let dir = tempfile::tempdir().unwrap();
     let a = memory("a", 5);
     let b = sqlite(dir.path(), "b", 6);
     assert_eq!(b.kind, Kind::Sqlite);
     a.write(0..500).await;
     b.write(1000..1400).await;
-    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    replicate::<R>(&a, &b, ReplicatorType::PushAndPull).await;
     assert_eq!(assert_same(&a, &b).await, 900);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_and_pull_sqlite_to_memory_converges() {
+/// A shared test body (see the module docs).
+pub async fn push_and_pull_sqlite_to_memory_converges<R: Runtime>() {
     let dir = tempfile::tempdir().unwrap();
     let a = sqlite(dir.path(), "a", 7);
     let b = memory("b", 8);
     a.write(0..300).await;
     b.write(1000..1300).await;
-    replicate(&a, &b, ReplicatorType::PushAndPull).await;
+    replicate::<R>(&a, &b, ReplicatorType::PushAndPull).await;
     assert_eq!(assert_same(&a, &b).await, 600);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn document_events_and_pending_documents_follow_the_push() {
+/// A shared test body (see the module docs).
+pub async fn document_events_and_pending_documents_follow_the_push<R: Runtime>() {
     let (a, b) = (memory("a", 9), memory("b", 10));
     a.write(0..40).await;
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
-    let replicator = Replicator::new(
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .replicator_type(ReplicatorType::Push),
     )
@@ -104,7 +107,7 @@ async fn document_events_and_pending_documents_follow_the_push() {
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");
     let mut pushed = std::collections::BTreeSet::new();
-    while let Ok(event) = events.try_recv() {
+    while let Some(event) = events.try_recv() {
         match event {
             DocumentEvent::DocumentReplicated {
                 doc_id, direction, ..
@@ -132,11 +135,11 @@ async fn document_events_and_pending_documents_follow_the_push() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn document_ids_limit_what_moves() {
+/// A shared test body (see the module docs).
+pub async fn document_ids_limit_what_moves<R: Runtime>() {
     let (a, b) = (memory("a", 15), memory("b", 16));
     a.write(0..20).await;
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
     let ids = vec![
         ferry_tests::workload::doc_id(3),
         ferry_tests::workload::doc_id(11),
@@ -144,7 +147,7 @@ async fn document_ids_limit_what_moves() {
     let mut config = ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
         .replicator_type(ReplicatorType::Push);
     config.document_ids = Some(ids.clone());
-    let replicator = Replicator::new(config).unwrap();
+    let replicator = Replicator::<R>::new(config).unwrap();
     replicator.start(false).unwrap();
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");
@@ -155,44 +158,46 @@ async fn document_ids_limit_what_moves() {
 
 /// Starts `replicator` again and waits for this run to stop; returns its final status and
 /// the documents it reported pushed.
-async fn run_again(
-    replicator: &Replicator,
-    events: &mut tokio::sync::broadcast::Receiver<DocumentEvent>,
+async fn run_again<R: Runtime>(
+    replicator: &Replicator<R>,
+    events: &mut ferry_net::api::DocumentEvents,
     reset: bool,
-) -> (ferry_tokio::ReplicatorStatus, usize) {
+) -> (ferry_net::api::ReplicatorStatus, usize) {
     let mut changes = replicator.status_changes();
-    changes.mark_unchanged();
     replicator.start(reset).unwrap();
-    tokio::time::timeout(common::DEADLINE, changes.changed())
-        .await
-        .unwrap()
-        .unwrap();
+    crate::within::<R, _>(
+        crate::common::DEADLINE,
+        futures_util::StreamExt::next(&mut changes),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let status = wait_stopped(replicator).await;
     assert!(status.error.is_none(), "{status:?}");
     let mut pushed = 0;
-    while let Ok(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
+    while let Some(DocumentEvent::DocumentReplicated { .. }) = events.try_recv() {
         pushed += 1;
     }
     (status, pushed)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restarts_resume_from_the_checkpoint_unless_reset() {
+/// A shared test body (see the module docs).
+pub async fn restarts_resume_from_the_checkpoint_unless_reset<R: Runtime>() {
     let (a, b) = (memory("a", 17), memory("b", 18));
     a.write(0..30).await;
-    let listener = Listener::start(plain_listener(&b)).await.unwrap();
-    let replicator = Replicator::new(
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::<R>::new(
         ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
             .replicator_type(ReplicatorType::Push),
     )
     .unwrap();
     let mut events = replicator.document_events();
-    let (_, pushed) = run_again(&replicator, &mut events, false).await;
+    let (_, pushed) = run_again::<R>(&replicator, &mut events, false).await;
     assert_eq!(pushed, 30, "the first run pushes everything");
-    let (status, pushed) = run_again(&replicator, &mut events, false).await;
+    let (status, pushed) = run_again::<R>(&replicator, &mut events, false).await;
     assert_eq!(pushed, 0, "a second run resumes from the checkpoint");
     assert_eq!(status.progress.total, 0, "nothing to examine: {status:?}");
-    let (status, _) = run_again(&replicator, &mut events, true).await;
+    let (status, _) = run_again::<R>(&replicator, &mut events, true).await;
     assert!(
         status.progress.total >= 30,
         "a reset run examines every document again: {status:?}"
@@ -201,13 +206,13 @@ async fn restarts_resume_from_the_checkpoint_unless_reset() {
     listener.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_filter_limits_what_the_listener_receives() {
+/// A shared test body (see the module docs).
+pub async fn a_push_filter_limits_what_the_listener_receives<R: Runtime>() {
     use ferry_engine::repl::{ConflictResolver, ReplicationFilter, Resolution};
     let (a, b) = (memory("a", 41), memory("b", 42));
     a.write(0..20).await;
     // Push only even-indexed documents, with deltas offered by the listener.
-    let listener = Listener::start(plain_listener(&b).enable_delta_sync(true))
+    let listener = Listener::<R>::start(plain_listener(&b).enable_delta_sync(true))
         .await
         .unwrap();
     let url = listener.urls()[0].clone();
@@ -223,7 +228,7 @@ async fn a_push_filter_limits_what_the_listener_receives() {
         .replicator_type(ReplicatorType::Push)
         .push_filter(even)
         .conflict_resolver(ConflictResolver::new(|_| Resolution::Remote));
-    let replicator = Replicator::new(config).unwrap();
+    let replicator = Replicator::<R>::new(config).unwrap();
     replicator.start(false).unwrap();
     let status = wait_stopped(&replicator).await;
     assert!(status.error.is_none(), "{status:?}");
