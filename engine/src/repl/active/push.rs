@@ -33,6 +33,8 @@ pub(super) struct Push {
     deferred: BTreeMap<String, (RevId, FeedRow)>,
     /// `maxHistory` from the peer's replies.
     peer_max_history: Option<usize>,
+    /// The number of the peer in this database's remote ancestors.
+    remote_id: u32,
     continuous: bool,
     /// Delta sync of pushed revisions.
     deltas: DeltaSender,
@@ -66,6 +68,7 @@ impl Push {
             acknowledged: BTreeMap::new(),
             deferred: BTreeMap::new(),
             peer_max_history: None,
+            remote_id: config.remote_id,
             continuous: config.continuous,
             deltas: DeltaSender::new(config.enable_delta_sync),
         }
@@ -125,7 +128,10 @@ impl Push {
         db: &Database<S>,
         row: FeedRow,
     ) -> Result<FeedRow, DbError> {
-        let Some(server) = row.server_rev.clone().filter(|_| !row.closing) else {
+        if row.closing {
+            return self.closing_on_peer_current(db, row);
+        }
+        let Some(server) = row.server_rev.clone() else {
             return Ok(row);
         };
         if server == row.rev || db.is_ancestor(&row.doc_id, &server, &row.rev)? {
@@ -228,6 +234,33 @@ impl Push {
     /// Drops what this session noted the peer has for `doc_id` (a pull stored newer knowledge).
     pub(super) fn forget_acknowledged(&mut self, doc_id: &str) {
         self.acknowledged.remove(doc_id);
+    }
+
+    /// A closing tombstone is proposed on top of its parent; but when the peer's current
+    /// revision (as last seen) is an older ancestor of the tombstone — the peer never got the
+    /// branch's later revisions — propose it on top of that instead, so the peer accepts it
+    /// (with its full history) and closes the branch too.
+    fn closing_on_peer_current<S: Store>(
+        &self,
+        db: &Database<S>,
+        row: FeedRow,
+    ) -> Result<FeedRow, DbError> {
+        let peer_has = match self.acknowledged.get(&row.doc_id) {
+            Some(rev) => Some(rev.clone()),
+            None => db.remote_ancestor(&row.doc_id, self.remote_id)?,
+        };
+        match peer_has {
+            Some(theirs)
+                if row.server_rev.as_ref() != Some(&theirs)
+                    && db.is_ancestor(&row.doc_id, &theirs, &row.rev)? =>
+            {
+                Ok(FeedRow {
+                    server_rev: Some(theirs),
+                    ..row
+                })
+            }
+            _ => Ok(row),
+        }
     }
 
     /// Whether `rev` of `doc_id` is a prelude tombstone.
