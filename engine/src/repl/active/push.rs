@@ -455,6 +455,18 @@ impl ActiveSession {
                     // The full history: a peer that lacks the document entirely accepts it too,
                     // and must not get a branch cut at a parent it does not have.
                     ProposalAnswer::Send => push.feed.want(row, Vec::new()),
+                    // The peer's current revision is an older ancestor of the tombstone: it
+                    // holds the branch without its later revisions; close it on top of that.
+                    ProposalAnswer::Conflict {
+                        current: Some(theirs),
+                    } if row.server_rev.as_ref() != Some(&theirs)
+                        && db.is_ancestor(&row.doc_id, &theirs, &row.rev)? =>
+                    {
+                        push.feed.retry(FeedRow {
+                            server_rev: Some(theirs),
+                            ..row
+                        });
+                    }
                     _ => push.feed.complete(row.seq),
                 }
                 continue;
