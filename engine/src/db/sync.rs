@@ -147,6 +147,14 @@ impl<S: Store> Database<S> {
         }))
     }
 
+    /// The parent of `rev` in `doc_id`'s tree (`None` for a root or an unknown revision).
+    pub fn parent_of(&self, doc_id: &str, rev: &RevId) -> Result<Option<RevId>, DbError> {
+        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+            return Ok(None);
+        };
+        Ok(tree.get(rev).and_then(|n| n.parent_id().cloned()))
+    }
+
     /// Whether `ancestor` is `rev` or one of its ancestors in `doc_id`'s revision tree.
     pub fn is_ancestor(
         &self,

@@ -460,8 +460,11 @@ impl ActiveSession {
                     ProposalAnswer::Conflict {
                         current: Some(theirs),
                     } if row.server_rev.as_ref() != Some(&theirs)
+                        && db.parent_of(&row.doc_id, &row.rev)? == row.server_rev
                         && db.is_ancestor(&row.doc_id, &theirs, &row.rev)? =>
                     {
+                        // Once only: the retry is proposed on top of something other than the
+                        // tombstone's parent, so it is never retried again.
                         push.feed.retry(FeedRow {
                             server_rev: Some(theirs),
                             ..row
