@@ -54,38 +54,23 @@ pub fn encode_changes(profile: Profile, rows: &[ChangeRow]) -> Vec<u8> {
 /// Decodes the body of a `changes` message. An empty body or `[]` means "caught up".
 pub fn decode_changes(profile: Profile, body: &[u8]) -> Result<Vec<ChangeRow>, CatalogueError> {
     const M: &str = names::CHANGES;
-    let value = profile.decode_value(body).map_err(|e| bad_body(M, e))?;
-    let rows = match &value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Array(rows) => rows,
-        _ => return Err(bad_body(M, "not an array")),
-    };
-    rows.iter()
-        .map(|row| {
-            let items = row
-                .as_array()
-                .ok_or_else(|| bad_body(M, "a row is not an array"))?;
-            if items.len() < 3 {
-                return Err(bad_body(M, "a row has fewer than 3 items"));
-            }
-            let seq =
-                RemoteSeq::from_value(&items[0]).ok_or_else(|| bad_body(M, "bad sequence"))?;
-            let doc_id = items[1]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| bad_body(M, "bad docID"))?;
-            let rev = rev_value(&items[2], M)?;
-            let deleted = items.get(3).is_some_and(truthy);
-            let body_size = items.get(4).and_then(Value::as_u64).unwrap_or(0);
-            Ok(ChangeRow {
-                seq,
-                doc_id: doc_id.to_owned(),
-                rev,
-                deleted,
-                body_size,
-            })
+    decode_rows(profile, body, M, 3, |items| {
+        let seq = RemoteSeq::from_value(&items[0]).ok_or_else(|| bad_body(M, "bad sequence"))?;
+        let doc_id = items[1]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad_body(M, "bad docID"))?;
+        let rev = rev_value(&items[2], M)?;
+        let deleted = items.get(3).is_some_and(truthy);
+        let body_size = items.get(4).and_then(Value::as_u64).unwrap_or(0);
+        Ok(ChangeRow {
+            seq,
+            doc_id: doc_id.to_owned(),
+            rev,
+            deleted,
+            body_size,
         })
-        .collect()
+    })
 }
 
 /// Encodes `proposeChanges` rows.
@@ -112,37 +97,56 @@ pub fn encode_proposed(profile: Profile, rows: &[ProposedRow]) -> Vec<u8> {
 /// Decodes the body of a `proposeChanges` message.
 pub fn decode_proposed(profile: Profile, body: &[u8]) -> Result<Vec<ProposedRow>, CatalogueError> {
     const M: &str = names::PROPOSE_CHANGES;
-    let value = profile.decode_value(body).map_err(|e| bad_body(M, e))?;
+    decode_rows(profile, body, M, 2, |items| {
+        let doc_id = items[0]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad_body(M, "bad docID"))?;
+        let rev = rev_value(&items[1], M)?;
+        let server_rev = match items.get(2) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(rev_value(v, M)?),
+        };
+        let body_size = items.get(3).and_then(Value::as_u64).unwrap_or(0);
+        Ok(ProposedRow {
+            doc_id: doc_id.to_owned(),
+            rev,
+            server_rev,
+            body_size,
+        })
+    })
+}
+
+/// Decodes a list body (`changes`, `proposeChanges`) row by row: an empty body or `[]` is no
+/// rows; every row must be an array of at least `min_items`.
+fn decode_rows<T>(
+    profile: Profile,
+    body: &[u8],
+    message: &'static str,
+    min_items: usize,
+    mut row: impl FnMut(&[Value]) -> Result<T, CatalogueError>,
+) -> Result<Vec<T>, CatalogueError> {
+    let value = profile
+        .decode_value(body)
+        .map_err(|e| bad_body(message, e))?;
     let rows = match &value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(rows) => rows,
-        _ => return Err(bad_body(M, "not an array")),
+        _ => return Err(bad_body(message, "not an array")),
     };
     rows.iter()
-        .map(|row| {
-            let items = row
+        .map(|r| {
+            let items = r
                 .as_array()
-                .ok_or_else(|| bad_body(M, "a row is not an array"))?;
-            if items.len() < 2 {
-                return Err(bad_body(M, "a row has fewer than 2 items"));
+                .ok_or_else(|| bad_body(message, "a row is not an array"))?;
+            if items.len() < min_items {
+                return Err(bad_body(
+                    message,
+                    format!("a row has fewer than {min_items} items"),
+                ));
             }
-            let doc_id = items[0]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| bad_body(M, "bad docID"))?;
-            let rev = rev_value(&items[1], M)?;
-            let server_rev = match items.get(2) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if s.is_empty() => None,
-                Some(v) => Some(rev_value(v, M)?),
-            };
-            let body_size = items.get(3).and_then(Value::as_u64).unwrap_or(0);
-            Ok(ProposedRow {
-                doc_id: doc_id.to_owned(),
-                rev,
-                server_rev,
-                body_size,
-            })
+            row(items)
         })
         .collect()
 }
