@@ -29,6 +29,13 @@ pub struct ListenerLimits {
     pub max_message_size: usize,
     /// The largest HTTP upgrade request head accepted, in bytes (default 16 KiB).
     pub max_request_head: usize,
+    /// Bytes of one connection in flight between its socket and the database, either way
+    /// (requests read but not yet handled, replies queued but not yet written), past which
+    /// the listener stops reading from that peer (default 16 MiB).
+    pub max_backlog: usize,
+    /// A peer that leaves the backlog full for this long — it sends requests and does not
+    /// read the replies — is closed with 1008 (default 60 s).
+    pub stall_timeout: Duration,
 }
 
 impl Default for ListenerLimits {
@@ -39,6 +46,8 @@ impl Default for ListenerLimits {
             idle_timeout: Some(Duration::from_secs(600)),
             max_message_size: 16 << 20,
             max_request_head: 16 << 10,
+            max_backlog: 16 << 20,
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -13,7 +13,7 @@ use http::StatusCode;
 use super::config::{ReplicatorAuthenticator, ReplicatorConfig};
 use super::error::DriverError;
 use super::http1;
-use super::pump::{Outgoing, pump};
+use super::pump::{Outgoing, PumpLimits, pump};
 use super::replicator::Connector;
 use super::store::{Command, ReplId, next_id};
 use super::{BoxStream, Runtime};
@@ -199,7 +199,7 @@ impl<R: Runtime> Connector for Dialer<R> {
                         attempt,
                         result: Ok((conn, negotiated, out)),
                     });
-                    pump(&*rt, ws, conn, to_store, outbound, None).await;
+                    pump(&*rt, ws, conn, to_store, outbound, PumpLimits::REPLICATOR).await;
                 }
             }
         };

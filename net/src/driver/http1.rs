@@ -8,6 +8,18 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Version};
 
 use super::BoxStream;
 
+/// The error [`read_head`] gives (inside an `io::Error`) for a head over its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP head larger than {0} bytes")]
+pub(crate) struct HeadTooLarge(pub(crate) usize);
+
+impl HeadTooLarge {
+    /// Whether `error` is this one.
+    pub(crate) fn is(error: &io::Error) -> bool {
+        error.get_ref().is_some_and(|e| e.is::<HeadTooLarge>())
+    }
+}
+
 /// Reads up to the blank line ending an HTTP head (byte by byte, so nothing of the WebSocket
 /// stream that follows is consumed), at most `limit` bytes.
 pub(crate) async fn read_head(stream: &mut BoxStream, limit: usize) -> io::Result<Vec<u8>> {
@@ -17,7 +29,7 @@ pub(crate) async fn read_head(stream: &mut BoxStream, limit: usize) -> io::Resul
         if head.len() >= limit {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                "HTTP head too large",
+                HeadTooLarge(limit),
             ));
         }
         if stream.read(&mut byte).await? == 0 {

@@ -18,7 +18,7 @@ use http::{Response, StatusCode};
 use super::config::{ListenerConfig, ListenerLimits, ListenerStatus};
 use super::error::DriverError;
 use super::http1;
-use super::pump::{Outbound, Outgoing, pump};
+use super::pump::{Outbound, Outgoing, PumpLimits, pump};
 use super::store::{Command, ConnId, next_id};
 use super::{BoxStream, Runtime};
 use crate::identity::TlsIdentity;
@@ -309,13 +309,24 @@ async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, share
             conn,
             shared.to_store.clone(),
             outbound,
-            limits.idle_timeout,
+            PumpLimits {
+                idle_timeout: limits.idle_timeout,
+                max_backlog: limits.max_backlog,
+                stall_timeout: limits.stall_timeout,
+            },
         )
         .await;
     }
     if let Ok(mut connections) = shared.connections.lock() {
         connections.remove(&conn);
     }
+}
+
+/// Answers a request the listener will not upgrade with `status` and a plain-text `body`.
+async fn refuse(stream: &mut BoxStream, status: StatusCode, body: &str) -> std::io::Result<()> {
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    http1::write_response(stream, &response, body.as_bytes()).await
 }
 
 /// TLS and the HTTP upgrade: `Ok(None)` when the request was refused (the answer is sent).
@@ -328,14 +339,20 @@ async fn upgrade<R: Runtime>(
         None => (Box::new(tcp) as BoxStream, None),
     };
     let limits = &shared.limits;
-    let head = http1::read_head(&mut stream, limits.max_request_head).await?;
+    let head = match http1::read_head(&mut stream, limits.max_request_head).await {
+        Ok(head) => head,
+        Err(error) if http1::HeadTooLarge::is(&error) => {
+            let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            refuse(&mut stream, status, &format!("{error}\n")).await?;
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    };
     let request = match http1::parse_request(&head) {
         Ok(request) => request,
         Err(error) => {
-            let mut response = Response::new(());
-            *response.status_mut() = StatusCode::BAD_REQUEST;
             let body = format!("malformed HTTP request: {error}\n");
-            http1::write_response(&mut stream, &response, body.as_bytes()).await?;
+            refuse(&mut stream, StatusCode::BAD_REQUEST, &body).await?;
             return Ok(None);
         }
     };

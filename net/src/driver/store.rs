@@ -16,7 +16,7 @@ use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_channel::oneshot;
 
 use super::error::DriverError;
-use super::pump::{Outbound, Outgoing};
+use super::pump::{Outbound, Outgoing, Received};
 use super::remote::RemoteIds;
 use super::replicator::{Repl, ReplSetup};
 use crate::upgrade::Negotiated;
@@ -77,7 +77,7 @@ pub(crate) enum Command {
         busy: Arc<AtomicU64>,
     },
     /// A binary WebSocket message arrived.
-    Frame { conn: ConnId, data: Vec<u8> },
+    Frame { conn: ConnId, frame: Received },
     /// A pong (or ping) arrived.
     Activity { conn: ConnId },
     /// The connection ended.
@@ -363,13 +363,14 @@ impl<S: Store + 'static> Driver<S> {
                 );
                 self.drain_passive(conn);
             }
-            Command::Frame { conn, data } => {
+            Command::Frame { conn, frame } => {
+                let data = &frame.data;
                 if let Some(p) = self.passive.get_mut(&conn) {
-                    let _ = p.session.handle_frame(now, &data, &mut self.db);
+                    let _ = p.session.handle_frame(now, data, &mut self.db);
                     self.drain_passive(conn);
                 } else if let Some(id) = self.active_conns.get(&conn).copied() {
                     if let Some(repl) = self.repls.get_mut(&id) {
-                        repl.handle_frame(now, &data, &mut self.db);
+                        repl.handle_frame(now, data, &mut self.db);
                     }
                     self.drain_repl(now, id);
                 }
