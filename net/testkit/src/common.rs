@@ -2,6 +2,8 @@
 //! a test PKI, raw sockets.
 
 use std::future::Future;
+
+use futures_util::StreamExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -191,7 +193,7 @@ impl TestCa {
         }
     }
 
-    fn identity(&self, names: &[&str], eku: ExtendedKeyUsagePurpose) -> TlsIdentity {
+    fn identity(&self, names: &[&str], eku: ExtendedKeyUsagePurpose, expired: bool) -> TlsIdentity {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -200,21 +202,36 @@ impl TestCa {
         dn.push(DnType::CommonName, names[0]);
         params.distinguished_name = dn;
         params.extended_key_usages = vec![eku];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        }
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         TlsIdentity::from_der(vec![cert.der().clone(), self.der.clone()], key_der(&key)).unwrap()
     }
 
     /// A server identity for 127.0.0.1 and localhost, chain [leaf, CA].
     pub fn server(&self) -> TlsIdentity {
+        self.server_for(&["127.0.0.1", "localhost"])
+    }
+
+    /// A server identity for `names`, chain [leaf, CA].
+    pub fn server_for(&self, names: &[&str]) -> TlsIdentity {
+        self.identity(names, ExtendedKeyUsagePurpose::ServerAuth, false)
+    }
+
+    /// A server identity for 127.0.0.1 and localhost that expired in 2002.
+    pub fn expired_server(&self) -> TlsIdentity {
         self.identity(
             &["127.0.0.1", "localhost"],
             ExtendedKeyUsagePurpose::ServerAuth,
+            true,
         )
     }
 
     /// A client identity, chain [leaf, CA].
     pub fn client(&self, name: &str) -> TlsIdentity {
-        self.identity(&[name], ExtendedKeyUsagePurpose::ClientAuth)
+        self.identity(&[name], ExtendedKeyUsagePurpose::ClientAuth, false)
     }
 }
 
@@ -223,6 +240,28 @@ pub fn self_signed(cn: &str) -> TlsIdentity {
     let mut attrs = IdentityAttributes::new(cn);
     attrs.subject_alt_names = vec!["127.0.0.1".into(), "localhost".into()];
     TlsIdentity::create_self_signed(&attrs).unwrap()
+}
+
+/// Waits (at most [`DEADLINE`]) until every database holds `n` documents, woken by their
+/// change notifications.
+pub async fn until_counts<R: Runtime>(dbs: &[&TestDb], n: u64, what: &str) {
+    let mut changes =
+        futures_util::stream::select_all(dbs.iter().map(|db| db.handle.changes().unwrap()));
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut counts = Vec::new();
+        for db in dbs {
+            counts.push(db.count().await);
+        }
+        if counts.iter().all(|c| *c == n) {
+            return;
+        }
+        let woke = within_until::<R, _>(deadline, changes.next()).await;
+        assert!(
+            woke.is_some(),
+            "{what}: did not converge to {n} documents: {counts:?}"
+        );
+    }
 }
 
 /// Runs `future` until `deadline` on runtime `R`'s timers: `None` if the deadline passed.

@@ -6,33 +6,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use crate::common::{
-    DEADLINE, TestDb, assert_same, memory, plain_listener, wait_idle, within_until,
+    DEADLINE, assert_same, memory, plain_listener, until_counts, wait_idle, within_until,
 };
 use ferry_net::api::{ActivityLevel, ReplicatorConfig};
 use ferry_net::driver::{Listener, Replicator, Runtime};
 use ferry_tests::workload;
-
-/// Waits (at most [`DEADLINE`]) until every database holds `n` documents, woken by their
-/// change notifications.
-async fn until_counts<R: Runtime>(dbs: &[&TestDb], n: u64) {
-    let mut changes =
-        futures_util::stream::select_all(dbs.iter().map(|db| db.handle.changes().unwrap()));
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let mut counts = Vec::new();
-        for db in dbs {
-            counts.push(db.count().await);
-        }
-        if counts.iter().all(|c| *c == n) {
-            return;
-        }
-        let woke = within_until::<R, _>(deadline, changes.next()).await;
-        assert!(
-            woke.is_some(),
-            "did not converge to {n} documents: {counts:?}"
-        );
-    }
-}
 
 /// A shared test body (see the module docs).
 pub async fn two_continuous_replicators_and_app_writes_converge<R: Runtime>() {
@@ -49,7 +27,7 @@ pub async fn two_continuous_replicators_and_app_writes_converge<R: Runtime>() {
         .unwrap();
     ra.start(false).unwrap();
     rc.start(false).unwrap();
-    until_counts::<R>(&[&a, &b, &c], 300).await;
+    until_counts::<R>(&[&a, &b, &c], 300, "the first sync").await;
 
     // Application writes on every side, while the replicators run: new documents and edits.
     for i in 0..20 {
@@ -85,7 +63,7 @@ pub async fn two_continuous_replicators_and_app_writes_converge<R: Runtime>() {
         .put(&edited, workload::body(1000, 1), Some(base))
         .await
         .unwrap();
-    until_counts::<R>(&[&a, &b, &c], 360).await;
+    until_counts::<R>(&[&a, &b, &c], 360, "the app writes").await;
     // The edit made on a reaches c through the hub.
     let deadline = Instant::now() + DEADLINE;
     let mut c_changes = c.handle.changes().unwrap();
@@ -138,7 +116,7 @@ pub async fn heartbeat_pongs_keep_an_idle_connection_alive<R: Runtime>() {
         .put("late", ferry_engine::value::Value::empty_object(), None)
         .await
         .unwrap();
-    until_counts::<R>(&[&a, &b], 1).await;
+    until_counts::<R>(&[&a, &b], 1, "one document").await;
     replicator.stop().await.unwrap();
     listener.stop().await;
 }

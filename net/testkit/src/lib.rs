@@ -14,6 +14,7 @@ pub mod common;
 pub mod continuous;
 pub mod cross;
 pub mod failures;
+pub mod hostile;
 pub mod listener;
 pub mod retry;
 pub mod sync;
@@ -54,6 +55,11 @@ macro_rules! integration_tests {
                 a_text_message_is_a_protocol_error_closed_with_1002,
                 a_listener_wanting_client_certificates_refuses_a_replicator_without_one,
                 database_calls_name_the_wrong_store_type;
+            hostile: hostile_upgrades_are_refused,
+                hostile_framing_is_closed_with_a_code,
+                hostile_replication_requests_are_refused,
+                a_flood_of_unread_requests_is_bounded_and_closed,
+                hostile_tls_is_refused;
             listener: port_zero_picks_a_free_port_and_urls_name_it,
                 binds_to_an_address_or_the_loopback_interface_by_name,
                 counts_connections_of_two_running_replicators,
