@@ -16,6 +16,7 @@ pub mod cross;
 pub mod failures;
 pub mod hostile;
 pub mod listener;
+pub mod load;
 pub mod retry;
 pub mod sync;
 pub mod tls_auth;
