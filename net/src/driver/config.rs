@@ -148,6 +148,10 @@ pub struct ListenerStatus {
     pub connection_count: usize,
     /// Of those, connections moving documents right now.
     pub active_connection_count: usize,
+    /// Revisions served to pullers (and acknowledged by them) since the listener started.
+    pub documents_sent: u64,
+    /// Revisions pushed by replicators and stored since the listener started.
+    pub documents_received: u64,
 }
 
 /// How a replicator authenticates to the listener.
