@@ -14,7 +14,8 @@ macro_rules! exit_codes {
   2    usage error: unknown or missing arguments, a missing password source
   3    permanent replication failure: wrong user name or password (HTTP 401/403),
        certificate rejected (pin mismatch: the message shows the expected and the presented
-       fingerprints), no such database on the listener (HTTP 404), protocol error
+       fingerprints), no such database on the listener (HTTP 404), protocol error, a
+       read-only listener refusing a push, documents that could not be replicated
   4    transient replication failure, given up: the listener stayed unreachable (refused,
        reset, timed out, busy) for every attempt (see `sync --max-attempts`)
   130  a one-shot `sync` interrupted with Ctrl-C (its checkpoint is saved)"

@@ -14,7 +14,7 @@ pub(crate) mod code {
     pub(crate) const LOCAL: u8 = 1;
     /// A usage error (also clap's code).
     pub(crate) const USAGE: u8 = 2;
-    /// A permanent replication failure: credentials, certificate, protocol.
+    /// A permanent replication failure: credentials, certificate, protocol, documents refused.
     pub(crate) const PERMANENT: u8 = 3;
     /// A transient replication failure the replicator gave up on.
     pub(crate) const GAVE_UP: u8 = 4;
@@ -74,6 +74,14 @@ pub(crate) enum CliError {
         /// How many connection attempts were made.
         attempts: u32,
     },
+    /// The replication finished, but some documents could not be replicated.
+    #[error("{count} document(s) could not be replicated; the first, {first}")]
+    DocumentsFailed {
+        /// How many.
+        count: u64,
+        /// The first one's ID and why.
+        first: String,
+    },
     /// A one-shot replication was interrupted (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -85,7 +93,7 @@ impl CliError {
         ExitCode::from(match self {
             CliError::Usage(_) => code::USAGE,
             CliError::Replication { error, .. } if error.is_transient() => code::GAVE_UP,
-            CliError::Replication { .. } => code::PERMANENT,
+            CliError::Replication { .. } | CliError::DocumentsFailed { .. } => code::PERMANENT,
             CliError::Interrupted => code::INTERRUPTED,
             _ => code::LOCAL,
         })

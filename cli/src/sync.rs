@@ -28,6 +28,8 @@ struct Tally {
     pulled: u64,
     failed: u64,
     conflicts_resolved: u64,
+    /// The first document failure: its ID and why.
+    first_failure: Option<String>,
 }
 
 impl Tally {
@@ -37,7 +39,11 @@ impl Tally {
                 ReplicatorType::Pull => self.pulled += 1,
                 _ => self.pushed += 1,
             },
-            DocumentEvent::DocumentFailed { .. } => self.failed += 1,
+            DocumentEvent::DocumentFailed { doc_id, error, .. } => {
+                self.failed += 1;
+                self.first_failure
+                    .get_or_insert_with(|| format!("{doc_id:?}: {error}"));
+            }
             DocumentEvent::ConflictResolved { .. } => self.conflicts_resolved += 1,
             _ => {}
         }
@@ -190,6 +196,10 @@ pub(crate) async fn sync(args: SyncArgs, out: &mut impl Write) -> Result<(), Cli
             ..
         }) => Err(CliError::Replication { error, attempts }),
         Outcome::Interrupted if !args.continuous => Err(CliError::Interrupted),
+        Outcome::Stopped(_) if tally.failed > 0 => Err(CliError::DocumentsFailed {
+            count: tally.failed,
+            first: tally.first_failure.unwrap_or_default(),
+        }),
         _ => Ok(()),
     }
 }

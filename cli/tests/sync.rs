@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use common::{ChildGuard, PASSWORD, Server, USER, ferry, get, put, stdout_of, wait_until};
+use common::{ChildGuard, PASSWORD, Server, USER, fails, ferry, get, put, stdout_of, wait_until};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -48,6 +48,13 @@ impl Fixture {
     }
 }
 
+/// `ferry sync URL --db DB`, for more arguments.
+fn sync_to(url: &str, db: &Path) -> Command {
+    let mut ferry = ferry();
+    ferry.args(["sync", url, "--db"]).arg(db);
+    ferry
+}
+
 #[test]
 fn push_then_pull_over_tls_with_password_and_pinned_fingerprint() {
     let f = Fixture::new();
@@ -68,9 +75,7 @@ fn push_then_pull_over_tls_with_password_and_pinned_fingerprint() {
     put(&a, "doc2", r#"{"from": "a", "n": 2}"#);
     let password_file = f.path("password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    ferry()
-        .args(["sync", url, "--db"])
-        .arg(&a)
+    sync_to(url, &a)
         .args(["--push", "--user", USER, "--password-file"])
         .arg(&password_file)
         .args(["--pin", &f.pin])
@@ -150,13 +155,12 @@ fn wrong_password_and_wrong_fingerprint_are_permanent_failures() {
         );
 
     // No password source for --user: a usage error.
-    ferry()
-        .args(["sync", &f.server.url, "--db"])
-        .arg(&db)
-        .args(["--user", USER, "--pin", &f.pin])
-        .assert()
-        .code(2)
-        .stderr(contains("--password-file"));
+    let mut no_password = sync_to(&f.server.url, &db);
+    fails(
+        no_password.args(["--user", USER, "--pin", &f.pin]),
+        2,
+        "--password-file",
+    );
 }
 
 #[test]
@@ -179,11 +183,20 @@ fn unreachable_listener_gives_up_and_a_used_port_is_refused() {
     let url = server.url.clone();
     let (code, _) = server.process.interrupt();
     assert_eq!(code, Some(0));
-    ferry()
-        .args(["sync", &url, "--db"])
-        .arg(dir.path().join("a.ferry"))
-        .args(["--max-attempts", "1"])
-        .assert()
-        .code(4)
-        .stderr(contains("connection refused"));
+    let mut once = sync_to(&url, &dir.path().join("a.ferry"));
+    fails(once.args(["--max-attempts", "1"]), 4, "connection refused");
+}
+
+#[test]
+fn a_read_only_listener_serves_pulls_and_refuses_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_db = dir.path().join("server.ferry");
+    put(&server_db, "shared", r#"{"v": 1}"#);
+    let server = Server::start(&server_db, &["--no-tls", "--read-only"], &[]);
+    let db = dir.path().join("a.ferry");
+    sync_to(&server.url, &db).arg("--pull").assert().success();
+    assert_eq!(get(&db, "shared").as_deref(), Some(r#"{"v":1}"#));
+    put(&db, "mine", "{}");
+    fails(sync_to(&server.url, &db).arg("--push"), 3, "read-only");
+    assert_eq!(get(&server_db, "mine"), None);
 }

@@ -36,6 +36,14 @@ pub(crate) fn stdout_of(command: &mut Command) -> String {
     String::from_utf8(out).unwrap().trim().to_owned()
 }
 
+/// Runs a command that must fail with exit code `code`, saying `message` on stderr.
+pub(crate) fn fails(command: &mut Command, code: i32, message: &str) {
+    command
+        .assert()
+        .code(code)
+        .stderr(predicates::str::contains(message));
+}
+
 /// `ferry put --db DB ID` with `body` on stdin; returns the revision printed.
 pub(crate) fn put(db: &Path, id: &str, body: &str) -> String {
     stdout_of(ferry_db("put", db).arg(id).write_stdin(body))
