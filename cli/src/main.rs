@@ -24,6 +24,7 @@ mod error;
 mod local;
 mod secret;
 mod serve;
+mod signals;
 mod sync;
 
 use std::io::Write;

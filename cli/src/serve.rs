@@ -11,6 +11,7 @@ use crate::args::ServeArgs;
 use crate::db::{Access, open};
 use crate::error::CliError;
 use crate::secret;
+use crate::signals::Shutdown;
 
 /// How often the status line is redrawn.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
@@ -94,27 +95,13 @@ fn listen_error(error: DriverError, args: &ServeArgs) -> CliError {
     }
 }
 
-/// Waits for Ctrl-C, or SIGTERM on unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 /// `ferry serve`.
 pub(crate) async fn serve(args: ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let name = database_name(&args)?;
     let db = open(&args.db, &name, Access::Create)?;
     let (config, auth_name) = listener_config(&args, db)?;
+    // Listening before the URL is printed: whoever reads it may interrupt at once.
+    let mut shutdown = Shutdown::listen();
     let listener = Listener::start(config)
         .await
         .map_err(|e| listen_error(e, &args))?;
@@ -146,11 +133,9 @@ pub(crate) async fn serve(args: ServeArgs, out: &mut impl Write) -> Result<(), C
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let mut ticker = tokio::time::interval(STATUS_INTERVAL);
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            () = shutdown.wait() => break,
             _ = ticker.tick() => {
                 let status = listener.status();
                 line.set_message(format!(

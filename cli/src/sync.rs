@@ -17,6 +17,7 @@ use crate::args::SyncArgs;
 use crate::db::{Access, open};
 use crate::error::CliError;
 use crate::secret;
+use crate::signals::Shutdown;
 
 /// How often the progress bar or status line is redrawn.
 const REDRAW: Duration = Duration::from_millis(100);
@@ -128,7 +129,7 @@ fn activity(status: &ReplicatorStatus) -> &'static str {
 enum Outcome {
     /// It stopped by itself (one shot finished, or an error).
     Stopped(ReplicatorStatus),
-    /// Ctrl-C.
+    /// Ctrl-C or SIGTERM.
     Interrupted,
 }
 
@@ -145,6 +146,7 @@ pub(crate) async fn sync(args: SyncArgs, out: &mut impl Write) -> Result<(), Cli
         };
         CliError::Usage(format!("{e}{hint}"))
     })?;
+    let mut shutdown = Shutdown::listen();
     let mut events = replicator.document_events();
     let mut statuses = replicator.status_changes();
     let display = progress_display(args.continuous);
@@ -153,11 +155,9 @@ pub(crate) async fn sync(args: SyncArgs, out: &mut impl Write) -> Result<(), Cli
     replicator.start(args.reset)?;
 
     let mut redraw = tokio::time::interval(REDRAW);
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
     let outcome = loop {
         tokio::select! {
-            _ = &mut interrupt => break Outcome::Interrupted,
+            () = shutdown.wait() => break Outcome::Interrupted,
             Some(event) = events.next() => tally.count(&event),
             Some(_) = statuses.next() => {}
             _ = redraw.tick() => {}

@@ -200,3 +200,13 @@ fn a_read_only_listener_serves_pulls_and_refuses_pushes() {
     fails(sync_to(&server.url, &db).arg("--push"), 3, "read-only");
     assert_eq!(get(&server_db, "mine"), None);
 }
+
+#[test]
+fn serve_stops_cleanly_on_ctrl_c_right_after_printing_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("server.ferry"), &["--no-tls"], &[]);
+    // Interrupted the moment its URL is out: the signal is handled, not fatal.
+    let (code, stderr) = server.process.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("ferry: stopped"), "{stderr}");
+}
