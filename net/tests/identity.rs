@@ -162,6 +162,15 @@ fn imports_ca_signed_pem_chain_and_der() {
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     let imported = TlsIdentity::from_pem_files(&cert_path, &key_path).unwrap();
     assert_eq!(imported.certificate_chain().len(), 2);
+    // The same file read as certificates only (trusted roots): both, in order.
+    assert_eq!(
+        ferry_net::identity::certificates_from_pem_file(&cert_path).unwrap(),
+        imported.certificate_chain()
+    );
+    assert!(matches!(
+        ferry_net::identity::certificates_from_pem_file(&key_path),
+        Err(IdentityError::NoCertificate { .. })
+    ));
     assert_eq!(imported.leaf(), &leaf);
     assert_eq!(
         imported.sha256_fingerprint(),

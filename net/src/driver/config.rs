@@ -10,7 +10,7 @@ use rustls_pki_types::CertificateDer;
 
 use super::store::DatabaseHandle;
 use crate::auth::{Authenticator, BasicCredentials};
-use crate::identity::TlsIdentity;
+use crate::identity::{Fingerprint, TlsIdentity};
 
 /// Limits a listener enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +157,10 @@ pub struct ListenerStatus {
     pub connection_count: usize,
     /// Of those, connections moving documents right now.
     pub active_connection_count: usize,
+    /// Revisions served to pullers (and acknowledged by them) since the listener started.
+    pub documents_sent: u64,
+    /// Revisions pushed by replicators and stored since the listener started.
+    pub documents_received: u64,
 }
 
 /// How a replicator authenticates to the listener.
@@ -194,6 +198,10 @@ pub struct ReplicatorConfig {
     pub authenticator: Option<ReplicatorAuthenticator>,
     /// Trust exactly this server certificate (its SHA-256 fingerprint is compared).
     pub pinned_server_certificate: Option<CertificateDer<'static>>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint: pinning when only
+    /// the fingerprint is known (as a listener prints it). `pinned_server_certificate` wins
+    /// when both are set.
+    pub pinned_server_fingerprint: Option<Fingerprint>,
     /// Trust a self-signed server certificate and refuse CA-signed ones.
     pub accept_only_self_signed_server_certificate: bool,
     /// Roots for standard certificate validation (Ferry bundles no system roots): used when
@@ -235,6 +243,7 @@ impl ReplicatorConfig {
             continuous: false,
             authenticator: None,
             pinned_server_certificate: None,
+            pinned_server_fingerprint: None,
             accept_only_self_signed_server_certificate: false,
             trusted_root_certificates: Vec::new(),
             headers: Vec::new(),
@@ -296,6 +305,18 @@ impl ReplicatorConfig {
     /// Pins the server certificate.
     pub fn pinned_server_certificate(mut self, certificate: CertificateDer<'static>) -> Self {
         self.pinned_server_certificate = Some(certificate);
+        self
+    }
+
+    /// Pins the server certificate by its SHA-256 fingerprint.
+    pub fn pinned_server_fingerprint(mut self, fingerprint: Fingerprint) -> Self {
+        self.pinned_server_fingerprint = Some(fingerprint);
+        self
+    }
+
+    /// Sets the document IDs to replicate (all when never set).
+    pub fn document_ids(mut self, ids: Vec<String>) -> Self {
+        self.document_ids = Some(ids);
         self
     }
 

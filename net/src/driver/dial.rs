@@ -62,8 +62,11 @@ impl<R: Runtime> Dialer<R> {
         // Builds the request once to check the headers and credentials.
         ClientHandshake::new(&endpoint, credentials.as_ref(), &config.headers, [0; 16])?;
         let tls = if endpoint.secure {
-            let trust = if let Some(pinned) = &config.pinned_server_certificate {
-                ServerTrust::Pinned(Fingerprint::of(pinned))
+            let pin = (config.pinned_server_certificate.as_ref())
+                .map(Fingerprint::of)
+                .or(config.pinned_server_fingerprint);
+            let trust = if let Some(pin) = pin {
+                ServerTrust::Pinned(pin)
             } else if config.accept_only_self_signed_server_certificate {
                 ServerTrust::AcceptOnlySelfSigned
             } else {

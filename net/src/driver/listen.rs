@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use async_tungstenite::WebSocketStream;
@@ -19,7 +19,7 @@ use super::config::{ListenerConfig, ListenerLimits, ListenerStatus};
 use super::error::DriverError;
 use super::http1;
 use super::pump::{Outbound, Outgoing, PumpLimits, pump};
-use super::store::{Command, ConnId, next_id};
+use super::store::{Command, ConnId, ListenerCounters, next_id};
 use super::{BoxStream, Runtime};
 use crate::identity::TlsIdentity;
 use crate::tls::server_config;
@@ -35,8 +35,8 @@ struct Shared {
     to_store: std::sync::mpsc::Sender<Command>,
     /// Open replication connections and their queues.
     connections: Mutex<BTreeMap<ConnId, Outgoing>>,
-    /// Connections whose passive session is moving documents (kept by the store thread).
-    busy: Arc<AtomicU64>,
+    /// Busy connections and documents moved (kept by the store thread).
+    counters: Arc<ListenerCounters>,
     /// Every upgraded connection holds a clone; `None` once the listener stops, so a handshake
     /// finishing after `stop` is closed at once and `stop` need not wait for handshakes.
     alive: Mutex<Option<fmpsc::Sender<()>>>,
@@ -142,7 +142,7 @@ impl ListenerCore {
             tls,
             to_store: config.database.tx.clone(),
             connections: Mutex::new(BTreeMap::new()),
-            busy: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
             alive,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -189,10 +189,13 @@ impl ListenerCore {
     /// Connection counts.
     pub fn status(&self) -> ListenerStatus {
         let connection_count = self.shared.connections.lock().map(|c| c.len()).unwrap_or(0);
+        let counters = &self.shared.counters;
         ListenerStatus {
             connection_count,
-            active_connection_count: (self.shared.busy.load(Ordering::Acquire) as usize)
+            active_connection_count: (counters.busy.load(Ordering::Acquire) as usize)
                 .min(connection_count),
+            documents_sent: counters.documents_sent.load(Ordering::Relaxed),
+            documents_received: counters.documents_received.load(Ordering::Relaxed),
         }
     }
 
@@ -300,7 +303,7 @@ async fn connection<R: Runtime>(rt: Arc<R>, tcp: R::Tcp, peer: SocketAddr, share
         read_only: shared.read_only,
         enable_delta_sync: shared.enable_delta_sync,
         out,
-        busy: shared.busy.clone(),
+        counters: shared.counters.clone(),
     });
     if opened.is_ok() {
         pump(

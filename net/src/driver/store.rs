@@ -8,7 +8,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use ferry_engine::db::{Database, DbError, Document, DocumentChange};
-use ferry_engine::repl::{PassiveConfig, PassiveSession, Profile};
+use ferry_engine::repl::{PassiveConfig, PassiveEvent, PassiveSession, Profile};
 use ferry_engine::rev::RevId;
 use ferry_engine::store::Store;
 use ferry_engine::value::Value;
@@ -31,6 +31,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// A fresh process-wide identifier.
 pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a listener counts, shared with the store thread's passive sessions.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerCounters {
+    /// Connections whose passive session is moving documents.
+    pub(crate) busy: AtomicU64,
+    /// Revisions sent to pullers and acknowledged by them.
+    pub(crate) documents_sent: AtomicU64,
+    /// Revisions pushed by replicators and stored.
+    pub(crate) documents_received: AtomicU64,
 }
 
 /// The database operations application code reaches through the store thread, whatever the
@@ -74,7 +85,7 @@ pub(crate) enum Command {
         read_only: bool,
         enable_delta_sync: bool,
         out: Outgoing,
-        busy: Arc<AtomicU64>,
+        counters: Arc<ListenerCounters>,
     },
     /// A binary WebSocket message arrived.
     Frame { conn: ConnId, frame: Received },
@@ -250,8 +261,8 @@ impl DatabaseHandle {
 struct Passive {
     session: PassiveSession,
     out: Outgoing,
-    /// The listener's count of busy connections.
-    busy_count: Arc<AtomicU64>,
+    /// The listener's counters (busy connections, documents moved).
+    counters: Arc<ListenerCounters>,
     busy: bool,
 }
 
@@ -346,7 +357,7 @@ impl<S: Store + 'static> Driver<S> {
                 read_only,
                 enable_delta_sync,
                 out,
-                busy,
+                counters,
             } => {
                 let mut config = PassiveConfig::default();
                 config.read_only = read_only;
@@ -357,7 +368,7 @@ impl<S: Store + 'static> Driver<S> {
                     Passive {
                         session: PassiveSession::new(profile, config),
                         out,
-                        busy_count: busy,
+                        counters,
                         busy: false,
                     },
                 );
@@ -387,7 +398,7 @@ impl<S: Store + 'static> Driver<S> {
                 if let Some(p) = self.passive.remove(&conn) {
                     tracing::debug!(conn, %error, "passive session closed");
                     if p.busy {
-                        p.busy_count.fetch_sub(1, Ordering::AcqRel);
+                        p.counters.busy.fetch_sub(1, Ordering::AcqRel);
                     }
                 } else if let Some(id) = self.active_conns.remove(&conn) {
                     if let Some(repl) = self.repls.get_mut(&id) {
@@ -515,6 +526,12 @@ impl<S: Store + 'static> Driver<S> {
         }
         while let Some(event) = p.session.poll_event() {
             tracing::trace!(conn, ?event, "passive event");
+            match event {
+                PassiveEvent::DocumentSent { .. } => &p.counters.documents_sent,
+                PassiveEvent::DocumentReceived { .. } => &p.counters.documents_received,
+                _ => continue,
+            }
+            .fetch_add(1, Ordering::Relaxed);
         }
         let stats = p.session.window_stats();
         let busy = stats.pending_inserts > 0
@@ -524,9 +541,9 @@ impl<S: Store + 'static> Driver<S> {
         if busy != p.busy {
             p.busy = busy;
             if busy {
-                p.busy_count.fetch_add(1, Ordering::AcqRel);
+                p.counters.busy.fetch_add(1, Ordering::AcqRel);
             } else {
-                p.busy_count.fetch_sub(1, Ordering::AcqRel);
+                p.counters.busy.fetch_sub(1, Ordering::AcqRel);
             }
         }
         if let Some(error) = p.session.error() {
@@ -535,7 +552,7 @@ impl<S: Store + 'static> Driver<S> {
                 .send(Outbound::Close(error.close_code(), error.to_string()));
             if let Some(p) = self.passive.remove(&conn) {
                 if p.busy {
-                    p.busy_count.fetch_sub(1, Ordering::AcqRel);
+                    p.counters.busy.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }

@@ -253,14 +253,7 @@ impl TlsIdentity {
         key_pem: &[u8],
         key_what: &str,
     ) -> Result<TlsIdentity, IdentityError> {
-        let chain = CertificateDer::pem_slice_iter(chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| pem_error(e, chain_what, true))?;
-        if chain.is_empty() {
-            return Err(IdentityError::NoCertificate {
-                what: chain_what.to_owned(),
-            });
-        }
+        let chain = certificates_from_pem_named(chain_pem, chain_what)?;
         let key =
             PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| pem_error(e, key_what, false))?;
         TlsIdentity::from_der(chain, key)
@@ -377,6 +370,32 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
+}
+
+/// Every `CERTIFICATE` block of a PEM file, in order (for example the trusted roots of a
+/// listener's client-certificate authentication); fails if there is none.
+pub fn certificates_from_pem_file(
+    path: impl AsRef<Path>,
+) -> Result<Vec<CertificateDer<'static>>, IdentityError> {
+    let path = path.as_ref();
+    let pem = std::fs::read(path).map_err(|e| IdentityError::io(path, e))?;
+    certificates_from_pem_named(&pem, &path.display().to_string())
+}
+
+/// Every `CERTIFICATE` block of `pem`; `what` names it in errors.
+fn certificates_from_pem_named(
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, IdentityError> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(e, what, true))?;
+    if chain.is_empty() {
+        return Err(IdentityError::NoCertificate {
+            what: what.to_owned(),
+        });
+    }
+    Ok(chain)
 }
 
 fn pem_error(err: rustls_pki_types::pem::Error, what: &str, certificate: bool) -> IdentityError {

@@ -83,18 +83,32 @@ pub async fn counts_connections_of_two_running_replicators<R: Runtime>() {
     assert_eq!(listener.status().connection_count, 0);
     let url = listener.urls()[0].clone();
     let (a, c) = (memory("a", 45), memory("c", 46));
+    a.write(0..3).await;
     let ra =
         Replicator::<R>::new(ReplicatorConfig::new(a.handle.clone(), url.clone()).continuous(true))
             .unwrap();
     let rc = Replicator::<R>::new(ReplicatorConfig::new(c.handle.clone(), url).continuous(true))
         .unwrap();
+    // `a` pushes its three documents first; then `c` pulls them.
     ra.start(false).unwrap();
-    rc.start(false).unwrap();
     wait_idle(&ra).await;
+    rc.start(false).unwrap();
     wait_idle(&rc).await;
-    let status = listener.status();
+    assert_eq!(c.count().await, 3);
+    // `c` acknowledges the revisions after storing them: the listener counts them when the
+    // acknowledgements arrive, a moment after `c` is idle.
+    let deadline = std::time::Instant::now() + crate::common::DEADLINE;
+    let mut status = listener.status();
+    while status.documents_sent < 3 && std::time::Instant::now() < deadline {
+        R::current()
+            .sleep(std::time::Duration::from_millis(10))
+            .await;
+        status = listener.status();
+    }
     assert_eq!(status.connection_count, 2, "{status:?}");
     assert!(status.active_connection_count <= status.connection_count);
+    assert_eq!(status.documents_received, 3, "pushed by a: {status:?}");
+    assert_eq!(status.documents_sent, 3, "pulled by c: {status:?}");
     ra.stop().await.unwrap();
     rc.stop().await.unwrap();
     // Stopping the listener closes what is left and waits for every connection task.
