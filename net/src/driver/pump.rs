@@ -8,6 +8,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::error::ProtocolError as WsProtocolError;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -238,6 +239,8 @@ pub(crate) async fn pump<R: Runtime + ?Sized>(
                 Some(Err(e)) => {
                     // A peer breaking the WebSocket protocol is told why, as RFC 6455 asks.
                     let code = match &e {
+                        // The peer vanished: a transport failure (transient), not a violation.
+                        WsError::Protocol(WsProtocolError::ResetWithoutClosingHandshake) => None,
                         WsError::Protocol(_) | WsError::Utf8(_) => Some(1002),
                         WsError::Capacity(_) => Some(1009),
                         _ => None,
