@@ -43,6 +43,7 @@
 pub mod blip;
 pub mod db;
 pub mod delta;
+pub mod fuzz;
 pub mod repl;
 pub mod rev;
 pub mod store;

@@ -1,0 +1,9 @@
+//! Arbitrary bytes into the `json_value` decoder; what decodes must round-trip. See
+//! `ferry_engine::fuzz::json_value` (replayed on stable by `engine/tests/decoder_fuzz_corpus.rs`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = ferry_engine::fuzz::json_value(data);
+});
