@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod clock;
+pub mod fuzz;
 pub mod link;
 pub mod pair;
 pub mod rng;
