@@ -240,7 +240,21 @@ fn unknown_requests_are_404() {
     assert_eq!(unknown, Err(("BLIP".into(), 404)));
     let unnamed = exchange(&mut r, &Message::new().with_property("id", "d"));
     assert_eq!(unnamed, Err(("BLIP".into(), 404)));
+    // A blob this peer does not have (for a document it does not have) is not found; a
+    // digest that is not one is a bad request.
     let attachment = exchange(
+        &mut r,
+        &req(
+            names::GET_ATTACHMENT,
+            &[
+                ("digest", "sha1-hqjN9QypF19sYikSwKaKZmSklwA="),
+                ("docID", "d"),
+            ],
+            b"",
+        ),
+    );
+    assert_eq!(attachment, Err(("HTTP".into(), 404)));
+    let malformed = exchange(
         &mut r,
         &req(
             names::GET_ATTACHMENT,
@@ -248,7 +262,7 @@ fn unknown_requests_are_404() {
             b"",
         ),
     );
-    assert_eq!(attachment, Err(("HTTP".into(), 404)));
+    assert_eq!(malformed, Err(("HTTP".into(), 400)));
     let missing = exchange(
         &mut r,
         &req(names::GET_CHECKPOINT, &[("client", CLIENT)], b""),
