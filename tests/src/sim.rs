@@ -8,12 +8,17 @@
 //! lost), network partitions, and the order in which frames cross the links. After the random
 //! phase every link is reconnected and the system runs until quiescent within a step bound. Then:
 //!
-//! - every peer holds the same documents at the same current revisions with the same bodies;
+//! - every peer holds the same documents at the same current revisions with the same bodies
+//!   (a document deleted everywhere may be absent from a peer whose first pull, into an empty
+//!   database, skipped old tombstones — `activeOnly`, as Couchbase Lite does);
 //! - no acknowledged write is lost: without conflicts, every document is at its creator's latest
 //!   revision everywhere; with conflicts, every revision ever written is in every peer's tree
 //!   (a resolution may supersede it, never erase it);
 //! - no revision is created after quiescence (no ping-pong of conflict resolutions);
-//! - every replicator is idle with empty windows (none stuck busy).
+//! - every replicator is idle with empty windows (none stuck busy);
+//! - every blob a current revision references is stored on every peer with the bytes its digest
+//!   names (writes attach blobs, some shared between documents and peers), and compaction keeps
+//!   them.
 //!
 //! A failing run reports its seed; [`run`] with the same seed replays it exactly.
 
@@ -25,7 +30,7 @@ use ferry_engine::repl::{
 use ferry_engine::rev::RevId;
 use ferry_engine::value::Value;
 
-use crate::check::{differences, snapshot};
+use crate::check::{blob_problems, differences, snapshot};
 use crate::clock::Clock;
 use crate::link::{self, Link};
 use crate::rng::Rng;
@@ -104,6 +109,8 @@ struct Edge {
 
 struct Sim {
     rng: Rng,
+    /// Chooses blobs for writes (see `Sim::attach_blob`).
+    blob_rng: Rng,
     clock: Clock,
     dbs: Vec<MemDb>,
     edges: Vec<Edge>,
@@ -148,6 +155,9 @@ fn two<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
 impl Sim {
     fn new(seed: u64, config: &SimConfig) -> Self {
         let mut rng = Rng::new(seed);
+        // Blob choices draw from their own stream, so the scenario's other choices are the
+        // ones the seed always made.
+        let blob_rng = Rng::new(seed ^ 0xb10b_b10b_b10b_b10b);
         let dbs: Vec<MemDb> = (0..config.peers)
             .map(|i| memory_db(seed.wrapping_mul(31) + i as u64))
             .collect();
@@ -177,6 +187,7 @@ impl Sim {
         }
         Sim {
             rng,
+            blob_rng,
             clock: Clock::new(),
             notified: vec![0; dbs.len()],
             own: vec![Vec::new(); dbs.len()],
@@ -297,7 +308,8 @@ impl Sim {
     fn write_any(&mut self) {
         let peer = self.rng.below(self.dbs.len() as u64) as usize;
         let n = self.rng.below(1_000);
-        let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        let mut body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        self.attach_blob(peer, &mut body);
         let known: Vec<String> = self.latest.keys().cloned().collect();
         let id = if known.is_empty() || self.rng.chance(30) {
             let id = format!("p{peer}-{}", self.own[peer].len());
@@ -320,6 +332,37 @@ impl Sim {
         self.latest.insert(id.clone(), rev.clone());
         self.written.push((id, rev, peer));
         self.report.writes += 1;
+    }
+
+    /// Sometimes saves a blob on `peer` and references it from `body`. Contents come from a
+    /// small pool, so documents and peers share blobs (the same bytes saved on two peers are one
+    /// blob); some span several `getAttachment` ranges.
+    fn attach_blob(&mut self, peer: usize, body: &mut Value) {
+        if !self.blob_rng.chance(35) {
+            return;
+        }
+        let which = self.blob_rng.below(6) as u8;
+        let len = match which {
+            0 => 0,
+            5 => 1_200_000,
+            n => 100 * usize::from(n) * usize::from(n),
+        };
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(which))
+            .collect();
+        // Small blobs are fetched compressed; the big one is not (as an already-compressed
+        // format would not be), which keeps the simulator fast.
+        let content_type = if len > 100_000 {
+            "video/mp4"
+        } else {
+            "application/octet-stream"
+        };
+        let blob = self.dbs[peer]
+            .save_blob(&bytes, Some(content_type))
+            .expect("save a blob");
+        if let Some(map) = body.as_object_mut() {
+            map.insert("blob".into(), blob.to_value());
+        }
     }
 
     /// A crash-restart of a peer: every session it was part of is lost; its database is kept.
@@ -362,6 +405,7 @@ impl Sim {
                 map.insert("local".into(), Value::from(true));
             }
         }
+        self.attach_blob(peer, &mut body);
         let db = &mut self.dbs[peer];
         let result = match existing {
             None => {
@@ -505,7 +549,9 @@ impl Sim {
         };
         let first = shared(&self.dbs[0]);
         for (i, db) in self.dbs.iter().enumerate().skip(1) {
-            let other = shared(db);
+            let mut other = shared(db);
+            let mut first = first.clone();
+            drop_skipped_tombstones(&mut first, &mut other);
             let diff = differences(&first, &other, 10);
             if !diff.is_empty() {
                 let doc = diff[0].split(':').next().unwrap_or_default().to_owned();
@@ -556,6 +602,9 @@ impl Sim {
                     continue;
                 }
                 let known = db.revision_tree(id).map_err(|e| e.to_string())?;
+                if known.is_none() && first.get(id).is_none_or(|(_, deleted, _)| *deleted) {
+                    continue; // a tombstone skipped by an `activeOnly` pull (see the module docs)
+                }
                 if known.is_some_and(|(_, tree)| tree.contains(rev)) {
                     continue;
                 }
@@ -584,7 +633,13 @@ impl Sim {
                 }
             }
             let own_local = self.local.values().filter(|o| **o == peer).count();
-            if db.document_count().map_err(|e| e.to_string())? != (first.len() + own_local) as u64 {
+            let all_here = shared(db);
+            let (mut hub, mut here) = (first.clone(), all_here.clone());
+            drop_skipped_tombstones(&mut hub, &mut here);
+            let missing_here = first.len() - hub.len();
+            let extra_here = all_here.len() - here.len();
+            let expected = first.len() - missing_here + extra_here + own_local;
+            if db.document_count().map_err(|e| e.to_string())? != expected as u64 {
                 return Err(format!("peer {peer} has a different number of documents"));
             }
         }
@@ -628,6 +683,20 @@ impl Sim {
                 ));
             }
         }
+        for (peer, db) in self.dbs.iter_mut().enumerate() {
+            let problems = blob_problems(db, 5);
+            if !problems.is_empty() {
+                return Err(format!("peer {peer}: {}", problems.join("\n")));
+            }
+            db.compact().map_err(|e| e.to_string())?;
+            let problems = blob_problems(db, 5);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "peer {peer} after compaction: {}",
+                    problems.join("\n")
+                ));
+            }
+        }
         self.report.documents = first.len();
         self.report.filtered_documents = self.local.len();
         Ok(self.report.clone())
@@ -648,6 +717,23 @@ impl Sim {
 }
 
 /// One document's revision tree, for failure reports.
+/// Removes from both snapshots the documents deleted on one side and absent on the other. A
+/// pull into an empty database with no checkpoint skips tombstones older than itself
+/// (`activeOnly`, as Couchbase Lite does): the peer never had those documents, and to
+/// applications a deleted document and an absent one are the same.
+fn drop_skipped_tombstones(a: &mut crate::check::Snapshot, b: &mut crate::check::Snapshot) {
+    let skipped: Vec<String> = a
+        .iter()
+        .filter(|(id, v)| v.1 && !b.contains_key(*id))
+        .chain(b.iter().filter(|(id, v)| v.1 && !a.contains_key(*id)))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in skipped {
+        a.remove(&id);
+        b.remove(&id);
+    }
+}
+
 fn describe_tree(db: &MemDb, doc_id: &str) -> String {
     match db.revision_tree(doc_id) {
         Ok(Some((_, tree))) => tree

@@ -11,6 +11,7 @@ use ferry_engine::repl::catalogue::names;
 use ferry_engine::repl::{
     ActiveConfig, ActiveEvent, Direction, PassiveConfig, PassiveEvent, Profile, RemoteIdentity,
 };
+use ferry_engine::rev::RevId;
 use ferry_engine::store::{Store, WriteBatch, WriteOp};
 use ferry_engine::value::Value;
 use ferry_store_memory::MemoryStore;
@@ -25,6 +26,14 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
+}
+
+fn save(db: &mut MemDb, bytes: &[u8], content_type: Option<&str>) -> BlobRef {
+    db.save_blob(bytes, content_type).expect("save a blob")
+}
+
+fn put(db: &mut MemDb, doc_id: &str, body: &Value, base: Option<&RevId>) -> RevId {
+    db.put(doc_id, body, base).expect("put a document")
 }
 
 fn with_blobs(fields: &[(&str, &BlobRef)]) -> Value {
@@ -106,32 +115,36 @@ fn blobs_move_both_ways_once_per_digest() {
     for profile in PROFILES {
         let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
         // 2.5 MiB: more than one range between Ferry peers.
-        let big = pair
-            .active_db
-            .save_blob(&pattern(2_500_000, 1), Some("application/octet-stream"))
-            .unwrap();
-        let small = pair
-            .active_db
-            .save_blob(b"tiny", Some("text/plain"))
-            .unwrap();
-        let empty = pair.active_db.save_blob(b"", None).unwrap();
-        pair.active_db
-            .put("a1", &with_blobs(&[("x", &big), ("y", &small)]), None)
-            .unwrap();
-        pair.active_db
-            .put(
-                "a2",
-                &with_blobs(&[("same", &big), ("nothing", &empty)]),
-                None,
-            )
-            .unwrap();
-        let theirs = pair
-            .passive_db
-            .save_blob(&pattern(70_000, 9), Some("image/jpeg"))
-            .unwrap();
-        pair.passive_db
-            .put("p1", &with_blobs(&[("photo", &theirs)]), None)
-            .unwrap();
+        let big = save(
+            &mut pair.active_db,
+            &pattern(2_500_000, 1),
+            Some("application/octet-stream"),
+        );
+        let small = save(&mut pair.active_db, b"tiny", Some("text/plain"));
+        let empty = save(&mut pair.active_db, b"", None);
+        put(
+            &mut pair.active_db,
+            "a1",
+            &with_blobs(&[("x", &big), ("y", &small)]),
+            None,
+        );
+        put(
+            &mut pair.active_db,
+            "a2",
+            &with_blobs(&[("same", &big), ("nothing", &empty)]),
+            None,
+        );
+        let theirs = save(
+            &mut pair.passive_db,
+            &pattern(70_000, 9),
+            Some("image/jpeg"),
+        );
+        put(
+            &mut pair.passive_db,
+            "p1",
+            &with_blobs(&[("photo", &theirs)]),
+            None,
+        );
         let frames = session(&mut pair, Direction::PushAndPull);
         assert_converged_with_blobs(&pair);
         assert_eq!(snapshot(&pair.passive_db).len(), 3);
@@ -167,14 +180,13 @@ fn blobs_move_both_ways_once_per_digest() {
 fn blobs_the_receiver_has_are_never_moved_again() {
     for profile in PROFILES {
         let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
-        let photo = pair
-            .active_db
-            .save_blob(&pattern(100_000, 3), Some("image/png"))
-            .unwrap();
-        let rev = pair
-            .active_db
-            .put("doc", &with_blobs(&[("photo", &photo)]), None)
-            .unwrap();
+        let photo = save(&mut pair.active_db, &pattern(100_000, 3), Some("image/png"));
+        let rev = put(
+            &mut pair.active_db,
+            "doc",
+            &with_blobs(&[("photo", &photo)]),
+            None,
+        );
         let first = session(&mut pair, Direction::Push);
         assert_eq!(fetches(&first, Wire::ToActive).len(), 1);
         // An update that keeps the blob, and a new document that shares it.
@@ -182,10 +194,13 @@ fn blobs_the_receiver_has_are_never_moved_again() {
         body.as_object_mut()
             .unwrap()
             .insert("title".into(), Value::from("edited"));
-        pair.active_db.put("doc", &body, Some(&rev)).unwrap();
-        pair.active_db
-            .put("copy", &with_blobs(&[("again", &photo)]), None)
-            .unwrap();
+        put(&mut pair.active_db, "doc", &body, Some(&rev));
+        put(
+            &mut pair.active_db,
+            "copy",
+            &with_blobs(&[("again", &photo)]),
+            None,
+        );
         let second = session(&mut pair, Direction::Push);
         assert!(
             fetches(&second, Wire::ToActive).is_empty(),
@@ -208,15 +223,20 @@ fn blobs_the_receiver_has_are_never_moved_again() {
 fn deleted_documents_give_their_blobs_back_at_compaction() {
     for profile in PROFILES {
         let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
-        let kept = pair.active_db.save_blob(b"kept", None).unwrap();
-        let dropped = pair.active_db.save_blob(b"dropped", None).unwrap();
-        pair.active_db
-            .put("keep", &with_blobs(&[("k", &kept)]), None)
-            .unwrap();
-        let rev = pair
-            .active_db
-            .put("drop", &with_blobs(&[("d", &dropped)]), None)
-            .unwrap();
+        let kept = save(&mut pair.active_db, b"kept", None);
+        let dropped = save(&mut pair.active_db, b"dropped", None);
+        put(
+            &mut pair.active_db,
+            "keep",
+            &with_blobs(&[("k", &kept)]),
+            None,
+        );
+        let rev = put(
+            &mut pair.active_db,
+            "drop",
+            &with_blobs(&[("d", &dropped)]),
+            None,
+        );
         session(&mut pair, Direction::Push);
         assert!(pair.passive_db.has_blob(&dropped.digest).unwrap());
         pair.active_db.delete("drop", &rev).unwrap();
@@ -242,12 +262,18 @@ fn a_corrupt_blob_is_refused_and_nothing_of_it_is_stored() {
             length: 10,
             content_type: None,
         };
-        pair.active_db
-            .put("bad", &with_blobs(&[("b", &claimed)]), None)
-            .unwrap();
-        pair.active_db
-            .put("good", &Value::object([("n", 1)]), None)
-            .unwrap();
+        put(
+            &mut pair.active_db,
+            "bad",
+            &with_blobs(&[("b", &claimed)]),
+            None,
+        );
+        put(
+            &mut pair.active_db,
+            "good",
+            &Value::object([("n", 1)]),
+            None,
+        );
         session(&mut pair, Direction::Push);
         let failed = failures(&pair);
         assert_eq!(failed.len(), 1, "{failed:?}");
@@ -314,10 +340,13 @@ fn a_blob_over_the_receivers_limit_is_refused_before_any_transfer() {
         config.max_blob_size = 1_000;
         let small_limit = Database::open(MemoryStore::new(), config).unwrap();
         let mut pair = Pair::new(memory_db(1), small_limit, profile);
-        let big = pair.active_db.save_blob(&pattern(5_000, 1), None).unwrap();
-        pair.active_db
-            .put("big", &with_blobs(&[("b", &big)]), None)
-            .unwrap();
+        let big = save(&mut pair.active_db, &pattern(5_000, 1), None);
+        put(
+            &mut pair.active_db,
+            "big",
+            &with_blobs(&[("b", &big)]),
+            None,
+        );
         let frames = session(&mut pair, Direction::Push);
         assert!(fetches(&frames, Wire::ToActive).is_empty());
         let failed = failures(&pair);
@@ -328,5 +357,60 @@ fn a_blob_over_the_receivers_limit_is_refused_before_any_transfer() {
             failed[0].2
         );
         assert!(pair.passive_db.get("big").unwrap().is_none());
+    }
+}
+
+#[test]
+fn a_blob_refused_for_one_document_is_still_fetched_for_the_others() {
+    for profile in PROFILES {
+        let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+        let shared = save(&mut pair.passive_db, &pattern(50_000, 5), None);
+        let old_rev = put(
+            &mut pair.passive_db,
+            "old",
+            &with_blobs(&[("s", &shared)]),
+            None,
+        );
+        put(
+            &mut pair.passive_db,
+            "new",
+            &with_blobs(&[("s", &shared)]),
+            None,
+        );
+        let cfg = ActiveConfig::new(
+            Direction::Pull,
+            RemoteIdentity::Uuid(pair.passive_db.uuid()),
+        );
+        pair.connect(cfg, PassiveConfig::default());
+        // The first revision ("old") waits for the blob: its getAttachment names "old".
+        let mut steps = 0;
+        while pair.active().unwrap().window_stats().pending_inserts < 1 {
+            pair.run_steps(1);
+            steps += 1;
+            assert!(steps < 10_000, "{}", pair.describe());
+        }
+        // Before that request arrives, "old" drops the blob on the sender, which then refuses
+        // the blob for "old" while "new" (on its way) waits for it too.
+        put(
+            &mut pair.passive_db,
+            "old",
+            &Value::object([("s", Value::Null)]),
+            Some(&old_rev),
+        );
+        pair.run(100_000);
+        assert_eq!(pair.active_error(), None, "{}", pair.describe());
+        let failed = failures(&pair);
+        assert_eq!(failed.len(), 1, "{profile:?}: {failed:?}");
+        assert_eq!(failed[0].0, "old");
+        assert!(
+            failed[0].2.contains("does not have blob"),
+            "{}",
+            failed[0].2
+        );
+        assert!(pair.active_db.get("new").unwrap().is_some(), "{profile:?}");
+        assert!(pair.active_db.has_blob(&shared.digest).unwrap());
+        // The next pull brings the edit of "old".
+        session(&mut pair, Direction::Pull);
+        assert_converged_with_blobs(&pair);
     }
 }

@@ -101,6 +101,7 @@ struct Transfer {
 
 struct Parked<T> {
     item: T,
+    doc_id: String,
     missing: BTreeSet<BlobDigest>,
 }
 
@@ -199,6 +200,7 @@ impl<T> BlobFetcher<T> {
             id,
             Parked {
                 item,
+                doc_id: doc_id.to_owned(),
                 missing: digests,
             },
         );
@@ -275,7 +277,7 @@ impl<T> BlobFetcher<T> {
             Err(e) if e.code == 404 => Err(BlobFailure {
                 status: 404,
                 message: format!(
-                    "the sender does not have blob {}: {}",
+                    "the sender does not have blob {} for this document: {}",
                     digest_to_string(&digest),
                     e.message
                 ),
@@ -293,6 +295,13 @@ impl<T> BlobFetcher<T> {
                 }
             }
             Ok(true) => self.finish(digest, None, db, &mut settled),
+            Err(failure) if failure.status == 404 => {
+                if let Err(e) =
+                    self.refused_for_document(now, digest, failure, db, conn, &mut settled)
+                {
+                    return Some(Err(e));
+                }
+            }
             Err(failure) => self.finish(digest, Some(failure), db, &mut settled),
         }
         Some(self.start_queued(now, conn).map(|()| settled))
@@ -347,6 +356,49 @@ impl<T> BlobFetcher<T> {
         db.commit_received_blob(staging, hasher, &transfer.blob)
             .map_err(|e| BlobFailure::from_db(&e))?;
         Ok(true)
+    }
+
+    /// The sender refused the blob for the document named in the request (it lacks the blob,
+    /// or no longer has a revision of that document referencing it): that document's waiting
+    /// revisions fail. Revisions of other documents waiting for the same blob do not: it is
+    /// asked for again, from the start, under one of them.
+    fn refused_for_document<S: Store>(
+        &mut self,
+        now: Instant,
+        digest: BlobDigest,
+        failure: BlobFailure,
+        db: &mut Database<S>,
+        conn: &mut Connection,
+        settled: &mut Vec<Settled<T>>,
+    ) -> Result<(), SendError> {
+        let Some(transfer) = self.transfers.get(&digest) else {
+            return Ok(());
+        };
+        let doc_of = |id: &u64| self.parked.get(id).map(|p| p.doc_id.clone());
+        let (refused, others): (Vec<u64>, Vec<u64>) = transfer
+            .waiting
+            .iter()
+            .partition(|id| doc_of(id).is_none_or(|d| d == transfer.doc_id));
+        let Some(next_doc) = others.first().and_then(doc_of) else {
+            self.finish(digest, Some(failure), db, settled);
+            return Ok(());
+        };
+        if let Some(transfer) = self.transfers.get_mut(&digest) {
+            if let Some(staging) = transfer.staging.take() {
+                let _ = db.store_mut().abort_blob(staging);
+            }
+            transfer.hasher = BlobHasher::new();
+            transfer.waiting = others;
+            transfer.doc_id = next_doc;
+        }
+        for id in refused {
+            if let Some(mut parked) = self.parked.remove(&id) {
+                parked.missing.remove(&digest);
+                self.forget(id, &parked.missing);
+                settled.push(Settled::Failed(parked.item, failure.clone()));
+            }
+        }
+        self.request(now, digest, conn)
     }
 
     /// Ends a transfer and settles the revisions it completes or fails.
@@ -443,23 +495,45 @@ pub(crate) fn serve<S: Store>(
     if no_reply {
         return Ok(());
     }
-    match answer {
-        Ok((reply, compressed)) => conn.send_reply_compressed(number, &reply, compressed)?,
-        Err((domain, code, message)) => conn.send_error(number, domain, code, &message)?,
-    }
+    let refusal = match answer {
+        Ok((reply, compressed)) => match conn.send_reply_compressed(number, &reply, compressed) {
+            Ok(()) => return Ok(()),
+            // A blob that does not fit in the outbox now is refused, not fatal: the peer's
+            // document fails transiently and comes again in a later session.
+            Err(SendError::OutboxFull { needed, available }) => (
+                "HTTP",
+                503,
+                format!("busy: the blob needs {needed} bytes of outbox, {available} are free"),
+            ),
+            Err(SendError::MessageTooLarge { size, limit }) => (
+                "HTTP",
+                413,
+                format!(
+                    "the blob's reply is {size} bytes, more than one message may carry ({limit})"
+                ),
+            ),
+            Err(e) => return Err(e.into()),
+        },
+        Err(refusal) => refusal,
+    };
+    let (domain, code, message) = refusal;
+    conn.send_error(number, domain, code, &message)?;
     Ok(())
 }
 
 type Answer = Result<(Message, bool), (&'static str, i64, String)>;
 
-/// The blob a request names, if the named document references it and it is stored.
+/// The blob a request names, if it is stored and the named document references it.
+/// `getAttachment` must name the document; `proveAttachment` may omit it (Sync Gateway sends
+/// only the digest), since a proof reveals nothing of the blob's bytes.
 fn requested_blob<S: Store>(
     msg: &Message,
     db: &Database<S>,
 ) -> Result<(BlobDigest, u64), (&'static str, i64, String)> {
-    let text =
-        msg.property("digest")
-            .ok_or(("HTTP", 400, "missing property \"digest\"".to_owned()))?;
+    let bad_request = |what: &str| ("HTTP", 400, format!("missing property {what:?}"));
+    let text = msg
+        .property("digest")
+        .ok_or_else(|| bad_request("digest"))?;
     let digest = parse_digest(text).map_err(|e| ("HTTP", 400, e.to_string()))?;
     let not_found = || {
         (
@@ -469,15 +543,19 @@ fn requested_blob<S: Store>(
         )
     };
     let server_error = |e: DbError| ("HTTP", 500, e.to_string());
-    let doc_id =
-        msg.property("docID")
-            .ok_or(("HTTP", 400, "missing property \"docID\"".to_owned()))?;
-    // A peer may fetch only the blobs of documents it could be sent.
-    if !db
-        .document_references_blob(doc_id, &digest)
-        .map_err(server_error)?
-    {
-        return Err(not_found());
+    match msg.property("docID") {
+        None if msg.profile() == Some(names::PROVE_ATTACHMENT) => {}
+        None => return Err(bad_request("docID")),
+        // A peer may fetch only the blobs of documents it could be sent.
+        Some(doc_id) => {
+            if !db
+                .document_references_blob(doc_id, &digest)
+                .map_err(server_error)?
+            {
+                let message = format!("no revision of document {doc_id:?} here references {text}");
+                return Err(("HTTP", 404, message));
+            }
+        }
     }
     let length = db
         .store()

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::blip::{Message, MessageNumber, SendOptions};
+use crate::blip::{Connection, Message, MessageNumber, SendError, SendOptions};
 use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
 use crate::store::Store;
 
@@ -98,6 +98,39 @@ impl Pull {
         }
         self.completed += 1;
     }
+
+    /// Refuses a pulled `rev`: the peer gets the error, the document is reported failed, and
+    /// its sequence counts as done unless the failure is transient (the peer sends it again).
+    fn refuse(
+        &mut self,
+        conn: &mut Connection,
+        events: &mut VecDeque<ActiveEvent>,
+        refused: Refused,
+    ) -> Result<(), SendError> {
+        conn.send_error(refused.request, "HTTP", refused.status, &refused.error)?;
+        if !refused.transient {
+            self.finish(refused.seq.as_ref());
+        }
+        events.push_back(ActiveEvent::DocumentFailed {
+            doc_id: refused.doc_id,
+            rev: refused.rev,
+            direction: Direction::Pull,
+            error: refused.error,
+            transient: refused.transient,
+        });
+        Ok(())
+    }
+}
+
+/// A pulled `rev` this side refuses (see `Pull::refuse`).
+struct Refused {
+    request: MessageNumber,
+    seq: Option<RemoteSeq>,
+    doc_id: String,
+    rev: crate::rev::RevId,
+    status: i64,
+    error: String,
+    transient: bool,
 }
 
 impl ActiveSession {
@@ -215,20 +248,17 @@ impl ActiveSession {
         let body = match pull.deltas.stored_body(self.profile, db, &rev, pending) {
             Ok(body) => body,
             Err(error) => {
-                self.conn
-                    .send_error(number, "HTTP", error.status(), &error.to_string())?;
                 // A delta we cannot apply is sent again in full (same sequence): not finished.
-                let transient = error.is_retried();
-                if !transient {
-                    pull.finish(rev.sequence.as_ref());
-                }
-                self.events.push_back(ActiveEvent::DocumentFailed {
+                let refused = Refused {
+                    request: number,
+                    seq: rev.sequence,
                     doc_id: rev.doc_id,
                     rev: rev.rev,
-                    direction: Direction::Pull,
+                    status: error.status(),
                     error: error.to_string(),
-                    transient,
-                });
+                    transient: error.is_retried(),
+                };
+                pull.refuse(&mut self.conn, &mut self.events, refused)?;
                 return Ok(());
             }
         };
@@ -260,19 +290,16 @@ impl ActiveSession {
         let missing = match pull.blobs.missing(db, &body) {
             Ok(missing) => missing,
             Err(failure) => {
-                self.conn
-                    .send_error(number, "HTTP", failure.status, &failure.message)?;
-                let transient = failure.is_transient();
-                if !transient {
-                    pull.finish(rev.sequence.as_ref());
-                }
-                self.events.push_back(ActiveEvent::DocumentFailed {
+                let refused = Refused {
+                    request: number,
+                    seq: rev.sequence,
                     doc_id: rev.doc_id,
                     rev: rev.rev,
-                    direction: Direction::Pull,
+                    status: failure.status,
+                    transient: failure.is_transient(),
                     error: failure.message,
-                    transient,
-                });
+                };
+                pull.refuse(&mut self.conn, &mut self.events, refused)?;
                 return Ok(());
             }
         };
@@ -333,23 +360,16 @@ impl ActiveSession {
                     ready = true;
                 }
                 Settled::Failed(pending, failure) => {
-                    self.conn.send_error(
-                        pending.request,
-                        "HTTP",
-                        failure.status,
-                        &failure.message,
-                    )?;
-                    let transient = failure.is_transient();
-                    if !transient {
-                        pull.finish(pending.seq.as_ref());
-                    }
-                    self.events.push_back(ActiveEvent::DocumentFailed {
+                    let refused = Refused {
+                        request: pending.request,
+                        seq: pending.seq,
                         doc_id: pending.revision.doc_id,
                         rev: pending.revision.history[0].clone(),
-                        direction: Direction::Pull,
+                        status: failure.status,
+                        transient: failure.is_transient(),
                         error: failure.message,
-                        transient,
-                    });
+                    };
+                    pull.refuse(&mut self.conn, &mut self.events, refused)?;
                 }
             }
         }

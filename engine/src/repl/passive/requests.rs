@@ -298,13 +298,14 @@ impl Refusal {
     pub(super) fn from_db(e: DbError) -> Self {
         let code = match &e {
             DbError::Conflict { .. } => 409,
+            DbError::BodyTooLarge { .. }
+            | DbError::Blob(crate::blob::BlobError::TooLarge { .. }) => 413,
             DbError::InvalidDocId { .. }
             | DbError::BodyNotAnObject { .. }
             | DbError::ReservedProperty(_)
             | DbError::RevTree(_)
             | DbError::Value(_)
             | DbError::Blob(_) => 400,
-            DbError::BodyTooLarge { .. } => 413,
             DbError::NotFound(_) => 404,
             DbError::Store(crate::store::StoreError::CheckpointConflict { .. }) => 409,
             DbError::Store(s) if s.is_transient() => 503,
