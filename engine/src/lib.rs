@@ -29,6 +29,7 @@
 //!   apply over [`value::Value`];
 //! - [`rev`]: revision IDs, revision digests and the per-document revision tree;
 //! - [`store`]: the synchronous [`store::Store`] trait, the engine's only door to persistence;
+//! - [`blob`]: blob references in bodies, blob digests and proofs;
 //! - [`db`]: the local database API over any store;
 //! - [`blip`]: the BLIP v3 message transport (frames, CRC, deflate, ACK flow control, requests
 //!   and replies) as a sans-IO [`blip::Connection`].
@@ -41,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod blip;
+pub mod blob;
 pub mod db;
 pub mod delta;
 pub mod fuzz;

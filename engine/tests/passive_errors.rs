@@ -240,7 +240,21 @@ fn unknown_requests_are_404() {
     assert_eq!(unknown, Err(("BLIP".into(), 404)));
     let unnamed = exchange(&mut r, &Message::new().with_property("id", "d"));
     assert_eq!(unnamed, Err(("BLIP".into(), 404)));
+    // A blob this peer does not have (for a document it does not have) is not found; a
+    // digest that is not one is a bad request.
     let attachment = exchange(
+        &mut r,
+        &req(
+            names::GET_ATTACHMENT,
+            &[
+                ("digest", "sha1-hqjN9QypF19sYikSwKaKZmSklwA="),
+                ("docID", "d"),
+            ],
+            b"",
+        ),
+    );
+    assert_eq!(attachment, Err(("HTTP".into(), 404)));
+    let malformed = exchange(
         &mut r,
         &req(
             names::GET_ATTACHMENT,
@@ -248,7 +262,7 @@ fn unknown_requests_are_404() {
             b"",
         ),
     );
-    assert_eq!(attachment, Err(("HTTP".into(), 404)));
+    assert_eq!(malformed, Err(("HTTP".into(), 400)));
     let missing = exchange(
         &mut r,
         &req(names::GET_CHECKPOINT, &[("client", CLIENT)], b""),
@@ -589,4 +603,79 @@ mod arbitrary_requests {
             }
         }
     }
+}
+
+#[test]
+fn blobs_are_served_only_for_documents_that_reference_them() {
+    use ferry_engine::blob::{AttachmentProof, digest_to_string};
+    use ferry_engine::value::Value;
+    let mut db = memory_db();
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 13) as u8).collect();
+    let blob = db.save_blob(&bytes, Some("text/plain")).unwrap();
+    let hidden = db.save_blob(b"referenced by nothing", None).unwrap();
+    db.put("doc", &Value::object([("file", blob.to_value())]), None)
+        .unwrap();
+    db.put("other", &Value::object([("n", 1)]), None).unwrap();
+    let digest = digest_to_string(&blob.digest);
+    let mut r = session(db, PassiveConfig::default());
+    let get = |doc: &str, digest: &str, extra: &[(&str, &str)]| {
+        let mut props = vec![("digest", digest.to_owned()), ("docID", doc.to_owned())];
+        props.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let props: Vec<(&str, &str)> = props.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        req(names::GET_ATTACHMENT, &props, b"")
+    };
+    // Whole, as Couchbase Lite asks.
+    let whole = exchange(&mut r, &get("doc", &digest, &[("compress", "true")])).unwrap();
+    assert_eq!(whole.body, bytes);
+    // In ranges, as Ferry peers ask; a range past the end is empty.
+    let range = exchange(
+        &mut r,
+        &get("doc", &digest, &[("offset", "4000"), ("maxLength", "600")]),
+    )
+    .unwrap();
+    assert_eq!(range.body, &bytes[4000..4600]);
+    let tail = exchange(
+        &mut r,
+        &get("doc", &digest, &[("offset", "4900"), ("maxLength", "600")]),
+    )
+    .unwrap();
+    assert_eq!(tail.body, &bytes[4900..]);
+    let bad_offset = exchange(&mut r, &get("doc", &digest, &[("offset", "x")]));
+    assert_eq!(bad_offset, Err(("HTTP".into(), 400)));
+    // A stored blob the named document does not reference, and a missing docID, are refused.
+    assert_eq!(
+        exchange(&mut r, &get("other", &digest, &[])),
+        Err(("HTTP".into(), 404))
+    );
+    assert_eq!(
+        exchange(&mut r, &get("doc", &digest_to_string(&hidden.digest), &[])),
+        Err(("HTTP".into(), 404))
+    );
+    assert_eq!(
+        exchange(
+            &mut r,
+            &req(names::GET_ATTACHMENT, &[("digest", digest.as_str())], b"")
+        ),
+        Err(("HTTP".into(), 400))
+    );
+    // proveAttachment: LiteCore's proof over the nonce and the bytes.
+    let nonce = b"0123456789abcdef";
+    let proof = exchange(
+        &mut r,
+        &req(
+            names::PROVE_ATTACHMENT,
+            &[("digest", digest.as_str()), ("docID", "doc")],
+            nonce,
+        ),
+    )
+    .unwrap();
+    let mut expected = AttachmentProof::new(nonce).unwrap();
+    expected.update(&bytes);
+    assert_eq!(proof.body, expected.finish().into_bytes());
+    let no_nonce = exchange(
+        &mut r,
+        &req(names::PROVE_ATTACHMENT, &[("digest", digest.as_str())], b""),
+    );
+    assert_eq!(no_nonce, Err(("BLIP".into(), 400)));
+    assert!(r.events.is_empty(), "serving blobs changes nothing");
 }

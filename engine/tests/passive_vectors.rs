@@ -26,6 +26,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_engine::blip::{FrameFlags, Message};
+use ferry_engine::blob::{blob_refs, digest_to_string, parse_digest};
 use ferry_engine::repl::catalogue::{self as cat, names};
 use ferry_engine::repl::{PassiveConfig, PassiveEvent, Profile};
 use replay::{Db, Replay, current, json_of, memory_db, rev, seed, tree_revs};
@@ -88,6 +89,13 @@ fn change_keys(message: &Message) -> Vec<(String, String)> {
         .into_iter()
         .map(|r| (r.doc_id, r.rev.as_str().to_owned()))
         .collect()
+}
+
+/// Whether a recorded `rev` body references blobs.
+fn references_blobs(message: &Message) -> bool {
+    !blob_refs(&replay::value(&json_of(&message.body)))
+        .expect("recorded blob references are valid")
+        .is_empty()
 }
 
 /// What one replayed connection showed.
@@ -155,7 +163,12 @@ fn replay_conn(
         assert_eq!(number, m.number, "conn {conn}: same request numbers");
         sent += 1;
         replay.pump();
-        if m.message.profile() == Some(names::REV) && !refused.contains_key(&number) {
+        // A revision with blobs is answered as soon as its blobs arrive (the client answers
+        // the session's getAttachment at once), not when the insert timer fires.
+        if m.message.profile() == Some(names::REV)
+            && !refused.contains_key(&number)
+            && !references_blobs(&m.message)
+        {
             unanswered_revs.push(number);
         }
     }
@@ -208,17 +221,24 @@ fn replay_conn(
                     m.message.profile(),
                     Some(names::CHANGES | names::PROPOSE_CHANGES)
                 ) {
-                    // Ferry advertises no blobs, and deltas only when enabled (see the module
-                    // docs); when it does, it must write them as LiteCore did.
+                    // Ferry advertises deltas only when enabled (see the module docs); when it
+                    // does, it must write them as LiteCore did.
                     let ours_deltas = reply.property("deltas").is_some();
-                    expected.retain(|(k, _)| k != "blobs" && (ours_deltas || k != "deltas"));
+                    expected.retain(|(k, _)| ours_deltas || k != "deltas");
                 }
                 assert_eq!(props(reply), expected, "{what}: properties");
-                assert_eq!(
-                    json_of(&reply.body),
-                    json_of(&recorded.message.body),
-                    "{what}: body"
-                );
+                if m.message.profile() == Some(names::GET_ATTACHMENT) {
+                    assert!(
+                        reply.body == recorded.message.body,
+                        "{what}: the blob's bytes"
+                    );
+                } else {
+                    assert_eq!(
+                        json_of(&reply.body),
+                        json_of(&recorded.message.body),
+                        "{what}: body"
+                    );
+                }
                 assert_eq!(
                     replay.reply_flags[&m.number], recorded.flags,
                     "{what}: flags"
@@ -233,6 +253,7 @@ fn replay_conn(
 /// a `changes` gets the reply LiteCore's client gave to the recorded `changes` announcing the
 /// same revisions; a `rev` gets an empty reply.
 fn answerer(recording: &[Recorded], conn: u64) -> replay::Answerer {
+    let blobs = recording.to_vec();
     let mut by_rows: BTreeMap<Vec<(String, String)>, Message> = BTreeMap::new();
     for m in recording
         .iter()
@@ -255,11 +276,35 @@ fn answerer(recording: &[Recorded], conn: u64) -> replay::Answerer {
                 .unwrap_or_else(|| panic!("Ferry announced unrecorded changes: {msg:?}")),
         ),
         Some(names::REV) => Some(Message::new()),
+        // A blob the client pushed: the bytes LiteCore's client sent for that digest.
+        Some(names::GET_ATTACHMENT) => Some(
+            Message::new().with_body(
+                recorded_blob(&blobs, msg.property("digest").expect("digest"))
+                    .unwrap_or_else(|| panic!("Ferry asked for an unrecorded blob: {msg:?}")),
+            ),
+        ),
         other => panic!("unexpected request from the passive session: {other:?}"),
     })
 }
 
-/// The session's `changes` and `rev` requests match LiteCore's (rows with the same sequences,
+/// The bytes of the blob `digest` as one side of a recording sent them (the reply to a
+/// `getAttachment` for it).
+fn recorded_blob(recording: &[Recorded], digest: &str) -> Option<Vec<u8>> {
+    let request = recording.iter().find(|m| {
+        m.kind == "MSG"
+            && m.message.profile() == Some(names::GET_ATTACHMENT)
+            && m.message.property("digest") == Some(digest)
+    })?;
+    let reply = recording.iter().find(|r| {
+        r.conn == request.conn
+            && r.dir != request.dir
+            && r.kind == "RPY"
+            && r.number == request.number
+    })?;
+    Some(reply.message.body.clone())
+}
+
+/// The session's `changes`, `rev` and `getAttachment` requests match LiteCore's (rows with the same sequences,
 /// `rev` messages with the same properties and bodies), in order.
 fn assert_same_feed(recording: &[Recorded], conn: u64, replay: &Replay) -> usize {
     let recorded: Vec<&Recorded> = recording
@@ -296,6 +341,7 @@ fn assert_same_feed(recording: &[Recorded], conn: u64, replay: &Replay) -> usize
         (names::CHANGES, false),
         (names::CHANGES, true),
         (names::REV, false),
+        (names::GET_ATTACHMENT, false),
     ] {
         let theirs: Vec<&&Recorded> = recorded
             .iter()
@@ -652,32 +698,56 @@ fn pull_2_served_like_litecore() {
 }
 
 #[test]
-fn blob_push_and_pull_without_blob_transfer() {
+fn blob_push_and_pull_with_blob_transfer_like_litecore() {
     let recording = load("blob");
     let mut db = memory_db();
     let blob_l = recording
         .iter()
         .find(|m| m.dir == "s2c" && m.message.profile() == Some(names::REV))
         .expect("the listener's rev");
+    // The listener's blob, as LiteCore sent it to the client, saved in a Ferry store: same
+    // digest and length as LiteCore's reference.
+    let digest_l = "sha1-O43ycqCkIx/HZgBBslDlKkh0EYg=";
+    let bytes_l = recorded_blob(&recording, digest_l).expect("the listener's blob");
+    let saved = db
+        .save_blob(&bytes_l, Some("application/octet-stream"))
+        .expect("save");
+    assert_eq!(digest_to_string(&saved.digest), digest_l);
+    assert_eq!(saved.length, 2000);
+    let body_l = json_of(&blob_l.message.body);
+    assert_eq!(body_l["photo"]["digest"], digest_l);
     seed(
         &mut db,
         &[(
             "blob-l",
             &["1-2a7a92b4a53a1dd26768bd8a8289cd770cb35c2e"],
             false,
-            json_of(&blob_l.message.body),
+            body_l,
         )],
     );
     let mut replay = Replay::new(db, PassiveConfig::default(), answerer(&recording, 0));
-    // Ferry has no blob store yet: the client's getAttachment (request 5) is refused with 404.
-    let refused = BTreeMap::from([(5, ("HTTP", 404))]);
-    let report = replay_conn(&recording, 0, &mut replay, &refused);
+    let report = replay_conn(&recording, 0, &mut replay, &BTreeMap::new());
+    // Every reply, the client's getAttachment for the listener's blob included (request 5:
+    // the blob's bytes, compressed as asked), is LiteCore's.
     assert_eq!((report.sent, report.compared), (7, 7));
-    // The changes / rev exchange is LiteCore's; Ferry sends no getAttachment.
-    assert_eq!(assert_same_feed(&recording, 0, &replay), 3);
+    // The changes / rev / getAttachment requests are LiteCore's: Ferry asked for the pushed
+    // blob with the same properties.
+    assert_eq!(assert_same_feed(&recording, 0, &replay), 4);
+    assert!(
+        replay.reply(4).is_ok(),
+        "the pushed rev is answered once its blob is stored"
+    );
     let (_, _, body) = doc(&replay.db, "blob-a");
     assert_eq!(body["photo"]["@type"], "blob");
     assert_eq!(body["photo"]["length"], 3000);
+    let digest_a = body["photo"]["digest"].as_str().expect("digest");
+    let stored = replay
+        .db
+        .get_blob(&parse_digest(digest_a).expect("a digest"))
+        .expect("read")
+        .expect("the pushed blob is stored");
+    assert_eq!(stored.len(), 3000);
+    assert_eq!(Some(stored), recorded_blob(&recording, digest_a));
 }
 
 #[test]

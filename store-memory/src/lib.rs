@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use ferry_engine::store::{
-    BlobDigest, ChangeEntry, DocRecord, Sequence, Store, StoreError, WriteBatch, WriteOp,
+    BlobDigest, ChangeEntry, DocRecord, Sequence, StagingId, Store, StoreError, WriteBatch, WriteOp,
 };
 
 /// A [`Store`] in memory. Cloning copies the whole database (handy to snapshot a peer in tests).
@@ -27,6 +27,9 @@ pub struct MemoryStore {
     local_checkpoints: BTreeMap<String, Vec<u8>>,
     peer_checkpoints: BTreeMap<String, (Vec<u8>, u64)>,
     blobs: BTreeMap<BlobDigest, Vec<u8>>,
+    /// Blobs being written, by staging handle; invisible to reads.
+    staged: BTreeMap<StagingId, Vec<u8>>,
+    next_staging: StagingId,
 }
 
 impl MemoryStore {
@@ -43,6 +46,11 @@ impl MemoryStore {
     /// The number of blobs held.
     pub fn blob_count(&self) -> usize {
         self.blobs.len()
+    }
+
+    /// The number of blobs being written (staged, not committed).
+    pub fn staged_blob_count(&self) -> usize {
+        self.staged.len()
     }
 
     fn remove_bodies_of(&mut self, doc_id: &str) {
@@ -132,12 +140,57 @@ impl Store for MemoryStore {
         Ok(next)
     }
 
-    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.blobs.get(digest).cloned())
+    fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError> {
+        Ok(self.blobs.get(digest).map(|b| b.len() as u64))
     }
 
-    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
-        Ok(self.blobs.contains_key(digest))
+    fn read_blob(
+        &self,
+        digest: &BlobDigest,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.blobs.get(digest).map(|bytes| {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
+            let end = start.saturating_add(max).min(bytes.len());
+            bytes[start..end].to_vec()
+        }))
+    }
+
+    fn blob_digests(
+        &self,
+        after: Option<&BlobDigest>,
+        limit: usize,
+    ) -> Result<Vec<BlobDigest>, StoreError> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .blobs
+            .range::<BlobDigest, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(d, _)| *d)
+            .collect())
+    }
+
+    fn begin_blob(&mut self) -> Result<StagingId, StoreError> {
+        self.next_staging += 1;
+        self.staged.insert(self.next_staging, Vec::new());
+        Ok(self.next_staging)
+    }
+
+    fn append_blob(&mut self, staging: StagingId, bytes: &[u8]) -> Result<(), StoreError> {
+        self.staged
+            .get_mut(&staging)
+            .ok_or(StoreError::NoSuchStagedBlob(staging))?
+            .extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn abort_blob(&mut self, staging: StagingId) -> Result<(), StoreError> {
+        self.staged.remove(&staging);
+        Ok(())
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
@@ -150,6 +203,11 @@ impl Store for MemoryStore {
                         return Err(StoreError::DocumentChanged {
                             doc_id: doc_id.clone(),
                         });
+                    }
+                }
+                WriteOp::CommitBlob { staging, .. } => {
+                    if !self.staged.contains_key(staging) {
+                        return Err(StoreError::NoSuchStagedBlob(*staging));
                     }
                 }
                 WriteOp::PutDocument { .. }
@@ -221,6 +279,11 @@ impl Store for MemoryStore {
                 },
                 WriteOp::PutBlob { digest, bytes } => {
                     self.blobs.entry(digest).or_insert(bytes);
+                }
+                WriteOp::CommitBlob { staging, digest } => {
+                    if let Some(bytes) = self.staged.remove(&staging) {
+                        self.blobs.entry(digest).or_insert(bytes);
+                    }
                 }
                 WriteOp::DeleteBlob { digest } => {
                     self.blobs.remove(&digest);

@@ -37,6 +37,15 @@
 //!   then failing with [`StoreError::Busy`]. Guards ([`WriteOp::ExpectDocument`]) and
 //!   checkpoint generations are checked inside that transaction.
 //!
+//! ## Blobs
+//!
+//! Blobs are kept in pieces of at most 1 MiB, written through a staging area
+//! ([`Store::begin_blob`], [`Store::append_blob`], each append one transaction) and named by
+//! their digest only when [`WriteOp::CommitBlob`] commits them, so a reader never sees part of
+//! a blob. Opening a store for writing discards blobs left staged by an earlier store (a
+//! process that stopped mid-transfer); two stores on one file must therefore not stage blobs
+//! while the other opens.
+//!
 //! ## Errors
 //!
 //! SQLite failures are mapped onto [`StoreError`] ([`error`] has the table): a full disk or a
@@ -46,9 +55,11 @@
 //! [`StoreError::Incompatible`]. A failed batch leaves nothing of itself behind.
 //!
 //! [`WriteOp::ExpectDocument`]: ferry_engine::store::WriteOp::ExpectDocument
+//! [`WriteOp::CommitBlob`]: ferry_engine::store::WriteOp::CommitBlob
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod blobs;
 mod config;
 pub mod error;
 pub mod open;
@@ -57,7 +68,7 @@ pub mod schema;
 mod write;
 
 use ferry_engine::store::{
-    BlobDigest, ChangeEntry, DocRecord, Sequence, Store, StoreError, WriteBatch,
+    BlobDigest, ChangeEntry, DocRecord, Sequence, StagingId, Store, StoreError, WriteBatch,
 };
 use rusqlite::Connection;
 
@@ -85,7 +96,11 @@ impl SqliteStore {
     /// database written by a newer schema version — in these cases the file is not modified —
     /// and [`StoreError::Busy`] if another connection keeps it locked past the busy timeout.
     pub fn open_with(config: SqliteConfig) -> Result<Self, StoreError> {
-        let conn = open::open_connection(&config)?;
+        let mut conn = open::open_connection(&config)?;
+        if !config.read_only {
+            // Blobs a previous process left half-written can never be finished.
+            blobs::discard_staged(&mut conn)?;
+        }
         let store = SqliteStore { conn, config };
         // The single database row must be there; fail now rather than on the first read.
         read::last_sequence(&store.conn)?;
@@ -157,12 +172,37 @@ impl Store for SqliteStore {
         write::set_peer_checkpoint(&mut self.conn, id, expected, body)
     }
 
-    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
-        read::blob(&self.conn, digest)
+    fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError> {
+        blobs::length(&self.conn, digest)
     }
 
-    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
-        read::has_blob(&self.conn, digest)
+    fn read_blob(
+        &self,
+        digest: &BlobDigest,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        blobs::read(&self.conn, digest, offset, max)
+    }
+
+    fn blob_digests(
+        &self,
+        after: Option<&BlobDigest>,
+        limit: usize,
+    ) -> Result<Vec<BlobDigest>, StoreError> {
+        blobs::digests(&self.conn, after, limit)
+    }
+
+    fn begin_blob(&mut self) -> Result<StagingId, StoreError> {
+        blobs::begin(&self.conn)
+    }
+
+    fn append_blob(&mut self, staging: StagingId, bytes: &[u8]) -> Result<(), StoreError> {
+        blobs::append(&mut self.conn, staging, bytes)
+    }
+
+    fn abort_blob(&mut self, staging: StagingId) -> Result<(), StoreError> {
+        blobs::abort(&self.conn, staging)
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {

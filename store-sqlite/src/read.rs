@@ -169,18 +169,6 @@ pub(crate) fn peer_checkpoint(
     .transpose()
 }
 
-pub(crate) fn blob(conn: &Connection, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.prepare_cached("SELECT bytes FROM blobs WHERE digest = ?1")
-        .and_then(|mut s| s.query_row([&digest[..]], |r| r.get(0)).optional())
-        .map_err(ctx("reading a blob"))
-}
-
-pub(crate) fn has_blob(conn: &Connection, digest: &BlobDigest) -> Result<bool, StoreError> {
-    conn.prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")
-        .and_then(|mut s| s.exists([&digest[..]]))
-        .map_err(ctx("looking up a blob"))
-}
-
 /// A read-only connection to a database that a [`crate::SqliteStore`] writes, made by
 /// [`crate::SqliteStore::reader`].
 ///
@@ -245,13 +233,28 @@ impl SqliteReader {
         peer_checkpoint(&self.conn, id)
     }
 
-    /// A blob's bytes by digest.
+    /// A blob's length, if stored.
+    pub fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError> {
+        crate::blobs::length(&self.conn, digest)
+    }
+
+    /// Up to `max` bytes of a blob from `offset` (see [`ferry_engine::store::Store::read_blob`]).
+    pub fn read_blob(
+        &self,
+        digest: &BlobDigest,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        crate::blobs::read(&self.conn, digest, offset, max)
+    }
+
+    /// A blob's whole bytes by digest.
     pub fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
-        blob(&self.conn, digest)
+        self.read_blob(digest, 0, usize::MAX)
     }
 
     /// Whether a blob is stored.
     pub fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
-        has_blob(&self.conn, digest)
+        Ok(self.blob_length(digest)?.is_some())
     }
 }

@@ -28,6 +28,23 @@
 //! CREATE TABLE blobs (digest BLOB PRIMARY KEY, bytes BLOB NOT NULL);
 //! ```
 //!
+//!
+//! # Version 2
+//!
+//! Blobs move to pieces written through a staging area; version 1's `blobs` rows become one
+//! piece each, under their rowid as content number, and the table is dropped:
+//!
+//! ```sql
+//! -- Blobs being written: numbers come from the AUTOINCREMENT key, never reused.
+//! CREATE TABLE blob_staging (blob INTEGER PRIMARY KEY AUTOINCREMENT, length INTEGER NOT NULL);
+//! -- Content of staged and committed blobs: pieces of at most 1 MiB at byte offset `pos`.
+//! CREATE TABLE blob_contents (blob INTEGER NOT NULL, pos INTEGER NOT NULL,
+//!                             bytes BLOB NOT NULL, PRIMARY KEY (blob, pos));
+//! -- Committed blobs by digest.
+//! CREATE TABLE blob_index (digest BLOB PRIMARY KEY, blob INTEGER NOT NULL UNIQUE,
+//!                          length INTEGER NOT NULL) WITHOUT ROWID;
+//! ```
+//!
 //! New databases use 8 KiB pages ([`PAGE_SIZE`]) so that a ~1 KB revision body fits in its
 //! `WITHOUT ROWID` b-tree cell without an overflow page.
 
@@ -82,6 +99,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          digest BLOB PRIMARY KEY,
          bytes BLOB NOT NULL
      );",
+    // Version 2: blobs in pieces, written through a staging area (see `crate::blobs`).
+    "CREATE TABLE blob_staging (
+         blob INTEGER PRIMARY KEY AUTOINCREMENT,
+         length INTEGER NOT NULL
+     );
+     CREATE TABLE blob_contents (
+         blob INTEGER NOT NULL,
+         pos INTEGER NOT NULL,
+         bytes BLOB NOT NULL,
+         PRIMARY KEY (blob, pos)
+     );
+     CREATE TABLE blob_index (
+         digest BLOB PRIMARY KEY,
+         blob INTEGER NOT NULL UNIQUE,
+         length INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO blob_contents (blob, pos, bytes)
+         SELECT rowid, 0, bytes FROM blobs WHERE length(bytes) > 0;
+     INSERT INTO blob_index (digest, blob, length)
+         SELECT digest, rowid, length(bytes) FROM blobs;
+     INSERT INTO sqlite_sequence (name, seq)
+         SELECT 'blob_staging', coalesce(max(rowid), 0) FROM blobs;
+     DROP TABLE blobs;",
 ];
 
 /// What the header of an opened file says, read without writing anything.
@@ -206,12 +246,57 @@ mod tests {
         let h = read_header(&conn).unwrap();
         assert_eq!(h.application_id, APPLICATION_ID);
         assert_eq!(h.user_version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 1);
+        assert_eq!(SCHEMA_VERSION, 2);
         // Migrating again is a no-op.
         migrate(&mut conn).unwrap();
         let last: i64 = conn
             .query_row("SELECT last_sequence FROM database", [], |r| r.get(0))
             .unwrap();
         assert_eq!(last, 0);
+    }
+}
+
+#[cfg(test)]
+mod upgrade {
+    use super::*;
+    use ferry_engine::store::Store;
+
+    /// A version 1 database's blobs are readable after the migration to version 2, and new
+    /// staged blobs never take their content numbers.
+    #[test]
+    fn version_1_blobs_survive_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.ferry");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO blobs (digest, bytes) VALUES (?1, ?2), (?3, x'')",
+                rusqlite::params![&[1u8; 20][..], &b"old blob"[..], &[2u8; 20][..]],
+            )
+            .unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let mut store = crate::SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.blob(&[1; 20]).unwrap().as_deref(),
+            Some(&b"old blob"[..])
+        );
+        assert_eq!(store.blob(&[2; 20]).unwrap().as_deref(), Some(&b""[..]));
+        let staging = store.begin_blob().unwrap();
+        store.append_blob(staging, b"new").unwrap();
+        let mut batch = ferry_engine::store::WriteBatch::new();
+        batch.push(ferry_engine::store::WriteOp::CommitBlob {
+            staging,
+            digest: [3; 20],
+        });
+        store.apply(batch).unwrap();
+        assert_eq!(
+            store.blob(&[1; 20]).unwrap().as_deref(),
+            Some(&b"old blob"[..])
+        );
+        assert_eq!(store.blob(&[3; 20]).unwrap().as_deref(), Some(&b"new"[..]));
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
             | WriteOp::PurgeDocument { .. }
             | WriteOp::SetLocalCheckpoint { .. }
             | WriteOp::PutBlob { .. }
+            | WriteOp::CommitBlob { .. }
             | WriteOp::DeleteBlob { .. }
             | WriteOp::ExpectDocument { .. }
             | WriteOp::SetUuid { .. } => {}
@@ -142,16 +143,11 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                         params![id],
                     )?,
                 },
-                WriteOp::PutBlob { digest, bytes } => exec(
-                    &tx,
-                    "INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)",
-                    params![&digest[..], bytes],
-                )?,
-                WriteOp::DeleteBlob { digest } => exec(
-                    &tx,
-                    "DELETE FROM blobs WHERE digest = ?1",
-                    params![&digest[..]],
-                )?,
+                WriteOp::PutBlob { digest, bytes } => crate::blobs::put(&tx, &digest, &bytes)?,
+                WriteOp::CommitBlob { staging, digest } => {
+                    crate::blobs::commit(&tx, staging, &digest)?;
+                }
+                WriteOp::DeleteBlob { digest } => crate::blobs::delete(&tx, &digest)?,
                 WriteOp::SetUuid { uuid } => exec(
                     &tx,
                     "UPDATE database SET uuid = ?1 WHERE singleton = 0",

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ferry_engine::blob::{blob_refs, digest_of, digest_to_string};
 use ferry_engine::db::Database;
 use ferry_engine::rev::RevId;
 use ferry_engine::store::Store;
@@ -42,6 +43,39 @@ pub fn differences(a: &Snapshot, b: &Snapshot, limit: usize) -> Vec<String> {
     for (id, vb) in b {
         if !a.contains_key(id) {
             out.push(format!("{id}: only on the second ({})", vb.0));
+        }
+    }
+    out.truncate(limit);
+    out
+}
+
+/// What is wrong with the blobs the current revisions of `db` reference (empty when every one
+/// is stored with the bytes its digest and length name), at most `limit` lines.
+pub fn blob_problems<S: Store>(db: &Database<S>, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, (rev, deleted, body)) in snapshot(db) {
+        if deleted {
+            continue;
+        }
+        let refs = match blob_refs(&body) {
+            Ok(refs) => refs,
+            Err(e) => {
+                out.push(format!("{id}@{rev}: {e}"));
+                continue;
+            }
+        };
+        for blob in refs {
+            let name = digest_to_string(&blob.digest);
+            match db.get_blob(&blob.digest).expect("read a blob") {
+                None => out.push(format!("{id}@{rev}: blob {name} is missing")),
+                Some(bytes) if digest_of(&bytes) != blob.digest => {
+                    out.push(format!("{id}@{rev}: blob {name} is corrupt"));
+                }
+                Some(bytes) if bytes.len() as u64 != blob.length => {
+                    out.push(format!("{id}@{rev}: blob {name} has the wrong length"));
+                }
+                Some(_) => {}
+            }
         }
     }
     out.truncate(limit);

@@ -255,3 +255,23 @@ impl Link {
         }
     }
 }
+
+/// The whole messages travelling in `dir` among tapped `frames` (one connection's; see
+/// [`Link::tap`]), with their types, in completion order.
+pub fn messages(
+    frames: &[(Direction, Vec<u8>)],
+    dir: Direction,
+) -> Vec<(ferry_engine::blip::MessageType, ferry_engine::blip::Message)> {
+    use ferry_engine::blip::{Config, FrameReader, Received};
+    let mut reader = FrameReader::new(&Config::default());
+    frames
+        .iter()
+        .filter(|(d, _)| *d == dir)
+        .filter_map(
+            |(_, f)| match reader.handle_frame(f).expect("a valid frame") {
+                Received::Message(m) => Some((m.kind, m.message)),
+                _ => None,
+            },
+        )
+        .collect()
+}

@@ -15,7 +15,10 @@
 //!   revision everywhere; with conflicts, every revision ever written is in every peer's tree
 //!   (a resolution may supersede it, never erase it);
 //! - no revision is created after quiescence (no ping-pong of conflict resolutions);
-//! - every replicator is idle with empty windows (none stuck busy).
+//! - every replicator is idle with empty windows (none stuck busy);
+//! - every blob a current revision references is stored on every peer with the bytes its digest
+//!   names (writes attach blobs, some shared between documents and peers), and compaction keeps
+//!   them.
 //!
 //! A failing run reports its seed; [`run`] with the same seed replays it exactly.
 
@@ -27,7 +30,7 @@ use ferry_engine::repl::{
 use ferry_engine::rev::RevId;
 use ferry_engine::value::Value;
 
-use crate::check::{Snapshot, differences, snapshot};
+use crate::check::{Snapshot, blob_problems, differences, snapshot};
 use crate::clock::Clock;
 use crate::link::{self, Link};
 use crate::rng::Rng;
@@ -106,6 +109,8 @@ struct Edge {
 
 struct Sim {
     rng: Rng,
+    /// Chooses blobs for writes (see `Sim::attach_blob`).
+    blob_rng: Rng,
     clock: Clock,
     dbs: Vec<MemDb>,
     edges: Vec<Edge>,
@@ -153,6 +158,9 @@ fn two<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
 impl Sim {
     fn new(seed: u64, config: &SimConfig) -> Self {
         let mut rng = Rng::new(seed);
+        // Blob choices draw from their own stream, so the scenario's other choices are the
+        // ones the seed always made.
+        let blob_rng = Rng::new(seed ^ 0xb10b_b10b_b10b_b10b);
         let dbs: Vec<MemDb> = (0..config.peers)
             .map(|i| memory_db(seed.wrapping_mul(31) + i as u64))
             .collect();
@@ -182,6 +190,7 @@ impl Sim {
         }
         Sim {
             rng,
+            blob_rng,
             clock: Clock::new(),
             notified: vec![0; dbs.len()],
             started_empty: vec![false; dbs.len()],
@@ -314,7 +323,8 @@ impl Sim {
     fn write_any(&mut self) {
         let peer = self.rng.below(self.dbs.len() as u64) as usize;
         let n = self.rng.below(1_000);
-        let body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        let mut body = Value::object([("n", Value::from(n)), ("by", Value::from(peer as u64))]);
+        self.attach_blob(peer, &mut body);
         let known: Vec<String> = self.latest.keys().cloned().collect();
         let id = if known.is_empty() || self.rng.chance(30) {
             let id = format!("p{peer}-{}", self.own[peer].len());
@@ -337,6 +347,37 @@ impl Sim {
         self.latest.insert(id.clone(), rev.clone());
         self.written.push((id, rev, peer));
         self.report.writes += 1;
+    }
+
+    /// Sometimes saves a blob on `peer` and references it from `body`. Contents come from a
+    /// small pool, so documents and peers share blobs (the same bytes saved on two peers are one
+    /// blob); some span several `getAttachment` ranges.
+    fn attach_blob(&mut self, peer: usize, body: &mut Value) {
+        if !self.blob_rng.chance(35) {
+            return;
+        }
+        let which = self.blob_rng.below(6) as u8;
+        let len = match which {
+            0 => 0,
+            5 => 1_200_000,
+            n => 100 * usize::from(n) * usize::from(n),
+        };
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(which))
+            .collect();
+        // Small blobs are fetched compressed; the big one is not (as an already-compressed
+        // format would not be), which keeps the simulator fast.
+        let content_type = if len > 100_000 {
+            "video/mp4"
+        } else {
+            "application/octet-stream"
+        };
+        let blob = self.dbs[peer]
+            .save_blob(&bytes, Some(content_type))
+            .expect("save a blob");
+        if let Some(map) = body.as_object_mut() {
+            map.insert("blob".into(), blob.to_value());
+        }
     }
 
     /// A crash-restart of a peer: every session it was part of is lost; its database is kept.
@@ -379,6 +420,7 @@ impl Sim {
                 map.insert("local".into(), Value::from(true));
             }
         }
+        self.attach_blob(peer, &mut body);
         let db = &mut self.dbs[peer];
         let result = match existing {
             None => {
@@ -659,6 +701,20 @@ impl Sim {
                 return Err(format!(
                     "replicator {i} ended {status:?}\n{}",
                     e.link.describe()
+                ));
+            }
+        }
+        for (peer, db) in self.dbs.iter_mut().enumerate() {
+            let problems = blob_problems(db, 5);
+            if !problems.is_empty() {
+                return Err(format!("peer {peer}: {}", problems.join("\n")));
+            }
+            db.compact().map_err(|e| e.to_string())?;
+            let problems = blob_problems(db, 5);
+            if !problems.is_empty() {
+                return Err(format!(
+                    "peer {peer} after compaction: {}",
+                    problems.join("\n")
                 ));
             }
         }

@@ -1,7 +1,7 @@
 //! Delta sync over the pair harness (both profiles, both directions) and against a raw BLIP
 //! peer: what goes on the wire, negotiation, and the full resend when a delta cannot be applied.
 
-use ferry_engine::blip::{self, Connection, Event, FrameReader, Message, MessageType, Received};
+use ferry_engine::blip::{self, Connection, Event, Message, MessageType};
 use ferry_engine::repl::catalogue::{self as cat, ChangeAnswer, SubChanges, names};
 use ferry_engine::repl::{
     ActiveConfig, Direction, PassiveConfig, PassiveSession, Profile, RemoteIdentity,
@@ -10,7 +10,7 @@ use ferry_engine::rev::RevId;
 use ferry_engine::value::Value;
 use ferry_tests::check::{differences, snapshot};
 use ferry_tests::clock::Clock;
-use ferry_tests::link::Direction as Wire;
+use ferry_tests::link::{Direction as Wire, messages};
 use ferry_tests::pair::Pair;
 use ferry_tests::{MemDb, memory_db};
 
@@ -74,21 +74,6 @@ fn passive(deltas: bool) -> PassiveConfig {
 fn assert_converged(pair: &Pair) {
     let diff = differences(&snapshot(&pair.active_db), &snapshot(&pair.passive_db), 10);
     assert!(diff.is_empty(), "databases differ:\n{}", diff.join("\n"));
-}
-
-/// The whole messages travelling in `dir` among `frames` (one connection's).
-fn messages(frames: &[(Wire, Vec<u8>)], dir: Wire) -> Vec<(MessageType, Message)> {
-    let mut reader = FrameReader::new(&blip::Config::default());
-    frames
-        .iter()
-        .filter(|(d, _)| *d == dir)
-        .filter_map(
-            |(_, f)| match reader.handle_frame(f).expect("a valid frame") {
-                Received::Message(m) => Some((m.kind, m.message)),
-                _ => None,
-            },
-        )
-        .collect()
 }
 
 fn revs(frames: &[(Wire, Vec<u8>)], dir: Wire) -> Vec<Message> {

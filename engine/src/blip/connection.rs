@@ -146,7 +146,24 @@ impl Connection {
         request_number: MessageNumber,
         message: &Message,
     ) -> Result<(), SendError> {
-        self.answer(request_number, MessageType::Reply, message)
+        self.answer(request_number, MessageType::Reply, message, None)
+    }
+
+    /// Queues the reply to request `request_number` in the request's lane, compressed if
+    /// `compressed` and the body is not empty, whatever the request was (Couchbase Lite
+    /// compresses a `getAttachment` reply when the request's `compress` property asks).
+    pub fn send_reply_compressed(
+        &mut self,
+        request_number: MessageNumber,
+        message: &Message,
+        compressed: bool,
+    ) -> Result<(), SendError> {
+        self.answer(
+            request_number,
+            MessageType::Reply,
+            message,
+            Some(compressed),
+        )
     }
 
     /// Queues an error reply to request `request_number`: `Error-Domain`, `Error-Code` and
@@ -162,7 +179,7 @@ impl Connection {
             .with_property(ERROR_DOMAIN, domain)
             .with_property(ERROR_CODE, code.to_string())
             .with_body(message.as_bytes());
-        self.answer(request_number, MessageType::Error, &error)
+        self.answer(request_number, MessageType::Error, &error, None)
     }
 
     /// Whether request `number` from the peer is awaiting our reply.
@@ -227,6 +244,7 @@ impl Connection {
         request_number: MessageNumber,
         kind: MessageType,
         message: &Message,
+        compressed: Option<bool>,
     ) -> Result<(), SendError> {
         let Some(request) = self.to_answer.get(&request_number).copied() else {
             return Err(self.failed_or(SendError::UnknownRequest(request_number)));
@@ -235,7 +253,7 @@ impl Connection {
             .with(FrameFlags::URGENT, request.urgent())
             .with(
                 FrameFlags::COMPRESSED,
-                request.compressed() && !message.body.is_empty(),
+                compressed.unwrap_or(request.compressed()) && !message.body.is_empty(),
             );
         self.enqueue(
             FrameHeader::new(request_number, kind, flags.bits()),

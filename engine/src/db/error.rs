@@ -65,4 +65,7 @@ pub enum DbError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A blob or a blob reference is invalid (malformed reference, too large, corrupt).
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
 }

@@ -4,15 +4,21 @@
 //! documents. It owns the revision-tree logic: a store only keeps the encoded trees and bodies it
 //! is handed. Bodies are stored as deterministic CBOR ([`Value::to_cbor`]).
 //!
+//! Blobs (binary attachments) are saved and read as streams ([`Database::blob_writer`],
+//! [`Database::blob_reader`]) and referenced from bodies by [`BlobRef`](crate::blob::BlobRef)
+//! maps; [`Database::compact`] removes the blobs no kept revision references.
+//!
 //! Every write is one atomic store batch guarded by the document's sequence as it was read, so a
 //! concurrent writer sharing the same underlying database is never silently overwritten.
 
+mod blobs;
 mod error;
 mod observe;
 mod resolve;
 mod sync;
 mod write;
 
+pub use blobs::{BlobReader, BlobWriter, CompactionReport};
 pub use error::DbError;
 pub use observe::{ChangeObserver, DocumentChange, ObserverId};
 pub use resolve::PairOutcome;
@@ -34,6 +40,9 @@ pub struct DatabaseConfig {
     pub max_body_size: usize,
     /// How many generations of history each branch of a revision tree keeps (default 50).
     pub max_rev_tree_depth: u32,
+    /// Largest blob accepted, in bytes, whether saved locally or received from a peer
+    /// (default 256 MiB).
+    pub max_blob_size: u64,
     /// Seed for the database UUID, used only when the store has none yet. Hosts pass real
     /// randomness here; tests and the simulator pass fixed seeds.
     pub uuid_seed: u64,
@@ -45,6 +54,7 @@ impl Default for DatabaseConfig {
             max_doc_id_len: 250,
             max_body_size: 20 * 1024 * 1024,
             max_rev_tree_depth: 50,
+            max_blob_size: 256 << 20,
             uuid_seed: 0,
         }
     }

@@ -506,7 +506,7 @@ impl<S: Store> Database<S> {
     }
 
     /// Checks a body written locally: an object, no reserved top-level property, within the
-    /// size limit. (Bodies from peers are only required to be objects within the limit.)
+    /// size limit, well-formed blob references. (Bodies from peers are only required to be objects within the limit.)
     fn validate_body(&self, body: &Value, size: usize) -> Result<(), DbError> {
         let Some(map) = body.as_object() else {
             return Err(DbError::BodyNotAnObject {
@@ -522,6 +522,8 @@ impl<S: Store> Database<S> {
                 max: self.config.max_body_size,
             });
         }
+        // Blob references must be well formed (the blobs themselves need not be stored yet).
+        crate::blob::blob_refs(body)?;
         Ok(())
     }
 }

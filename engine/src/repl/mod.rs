@@ -14,6 +14,7 @@
 //! The wire is described in `docs/PROTOCOL.md`.
 
 mod active;
+mod blobs;
 pub mod catalogue;
 mod checkpoint;
 mod conflict;

@@ -9,7 +9,9 @@
 //!   document appears once, at its latest sequence;
 //! - local checkpoints (the replicator's own records) and peer checkpoints (records a remote
 //!   replicator keeps here), the latter with an MVCC generation;
-//! - blobs by digest;
+//! - blobs by digest, written in pieces into a *staging* area ([`Store::begin_blob`],
+//!   [`Store::append_blob`]) and made visible whole by [`WriteOp::CommitBlob`], so a half-written
+//!   blob is never visible; read in pieces ([`Store::read_blob`]);
 //! - the database UUID.
 //!
 //! Every write goes through [`Store::apply`], which applies a [`WriteBatch`] atomically: all of
@@ -22,7 +24,8 @@ pub mod conformance;
 mod types;
 
 pub use types::{
-    BlobDigest, ChangeEntry, DocFlags, DocRecord, Sequence, StoreError, WriteBatch, WriteOp,
+    BlobDigest, ChangeEntry, DocFlags, DocRecord, Sequence, StagingId, StoreError, WriteBatch,
+    WriteOp,
 };
 
 /// Synchronous persistence for one database.
@@ -68,11 +71,50 @@ pub trait Store: Send {
         body: &[u8],
     ) -> Result<u64, StoreError>;
 
-    /// A blob's bytes by digest.
-    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The length of a stored blob, or `None` if it is not stored. Staged (uncommitted) blobs
+    /// are not stored.
+    fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError>;
+
+    /// Up to `max` bytes of a stored blob starting at byte `offset` (fewer at its end, none at
+    /// or past it), or `None` if the blob is not stored. Readers stream a blob by calling this
+    /// with growing offsets.
+    fn read_blob(
+        &self,
+        digest: &BlobDigest,
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` digests of stored blobs greater than `after` (all from the first with
+    /// `None`), in increasing byte order: a paged listing for compaction.
+    fn blob_digests(
+        &self,
+        after: Option<&BlobDigest>,
+        limit: usize,
+    ) -> Result<Vec<BlobDigest>, StoreError>;
+
+    /// Starts writing a new blob in the staging area and returns its handle. Staged bytes are
+    /// invisible to every read until [`WriteOp::CommitBlob`] makes them a blob; a store may
+    /// discard staged blobs left over when it was last closed.
+    fn begin_blob(&mut self) -> Result<StagingId, StoreError>;
+
+    /// Appends bytes to a staged blob. An unknown (committed, aborted or never begun) handle
+    /// is [`StoreError::NoSuchStagedBlob`].
+    fn append_blob(&mut self, staging: StagingId, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Discards a staged blob; an unknown handle is ignored.
+    fn abort_blob(&mut self, staging: StagingId) -> Result<(), StoreError>;
+
+    /// A blob's whole bytes by digest (a convenience over [`Store::read_blob`]: large blobs are
+    /// better streamed).
+    fn blob(&self, digest: &BlobDigest) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_blob(digest, 0, usize::MAX)
+    }
 
     /// Whether a blob is stored.
-    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError>;
+    fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
+        Ok(self.blob_length(digest)?.is_some())
+    }
 
     /// Applies every operation of `batch` in one atomic transaction and returns, in order, the
     /// sequence assigned to each [`WriteOp::PutDocument`] of the batch. Sequences are assigned

@@ -9,6 +9,10 @@ pub type Sequence = u64;
 /// (`sha1-<base64>` in document bodies).
 pub type BlobDigest = [u8; 20];
 
+/// The handle of a blob being written into a store's staging area (see
+/// [`super::Store::begin_blob`]).
+pub type StagingId = u64;
+
 /// Flags kept beside a document so that the changes feed and listings need not decode its tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct DocFlags {
@@ -122,6 +126,15 @@ pub enum WriteOp {
         /// The blob's bytes.
         bytes: Vec<u8>,
     },
+    /// Makes a staged blob (see [`super::Store::begin_blob`]) visible as the blob `digest`,
+    /// ending its staging. If that blob is already stored, the staged bytes are discarded.
+    /// An unknown handle fails the batch with [`StoreError::NoSuchStagedBlob`].
+    CommitBlob {
+        /// The staged blob.
+        staging: StagingId,
+        /// The SHA-1 of its bytes; the store trusts the caller to have verified it.
+        digest: BlobDigest,
+    },
     /// Removes a blob, if present.
     DeleteBlob {
         /// The blob's digest.
@@ -189,6 +202,10 @@ pub enum StoreError {
         /// The document ID.
         doc_id: String,
     },
+    /// A staged blob handle is unknown: never begun, already committed or aborted, or
+    /// discarded when the store was reopened. Nothing of the operation was applied.
+    #[error("no staged blob with handle {0}")]
+    NoSuchStagedBlob(StagingId),
     /// Stored data could not be decoded; the message says what and where.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

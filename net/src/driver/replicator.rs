@@ -156,6 +156,7 @@ impl Repl {
             tracing::info!("the session did not finish in time: stopping anyway");
             if let Some(mut session) = self.session.take() {
                 session.handle_closed(now, "stopped");
+                session.discard_transfers(db);
                 self.last_session = Some(session);
             }
             self.lifecycle.stop(now);
@@ -170,7 +171,13 @@ impl Repl {
         }
     }
 
-    pub(crate) fn handle_closed(&mut self, now: Instant, conn: ConnId, error: ConnectionError) {
+    pub(crate) fn handle_closed<S: Store>(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        error: ConnectionError,
+        db: &mut Database<S>,
+    ) {
         if self.conn_id() != Some(conn) {
             return;
         }
@@ -178,6 +185,7 @@ impl Repl {
         tracing::info!(%error, "replicator connection closed");
         if let Some(mut session) = self.session.take() {
             session.handle_closed(now, &error.to_string());
+            session.discard_transfers(db);
             self.drain_session_events(now, &mut session);
             self.last_session = Some(session);
         }

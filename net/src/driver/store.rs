@@ -395,14 +395,15 @@ impl<S: Store + 'static> Driver<S> {
                 }
             }
             Command::Closed { conn, error } => {
-                if let Some(p) = self.passive.remove(&conn) {
+                if let Some(mut p) = self.passive.remove(&conn) {
                     tracing::debug!(conn, %error, "passive session closed");
+                    p.session.discard_transfers(&mut self.db);
                     if p.busy {
                         p.counters.busy.fetch_sub(1, Ordering::AcqRel);
                     }
                 } else if let Some(id) = self.active_conns.remove(&conn) {
                     if let Some(repl) = self.repls.get_mut(&id) {
-                        repl.handle_closed(now, conn, error);
+                        repl.handle_closed(now, conn, error, &mut self.db);
                     }
                     self.drain_repl(now, id);
                 }

@@ -45,7 +45,8 @@ macro_rules! integration_tests {
                 document_events_and_pending_documents_follow_the_push,
                 document_ids_limit_what_moves,
                 restarts_resume_from_the_checkpoint_unless_reset,
-                a_push_filter_limits_what_the_listener_receives;
+                a_push_filter_limits_what_the_listener_receives,
+                blobs_move_between_sqlite_databases;
             continuous: two_continuous_replicators_and_app_writes_converge,
                 heartbeat_pongs_keep_an_idle_connection_alive;
             failures: wrong_password_stops_at_once_without_retrying,

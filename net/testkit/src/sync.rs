@@ -235,3 +235,55 @@ pub async fn a_push_filter_limits_what_the_listener_receives<R: Runtime>() {
     assert_eq!(b.count().await, 10, "only the filtered-in half was pushed");
     listener.stop().await;
 }
+
+/// A shared test body (see the module docs): documents with blobs (one larger than a
+/// `getAttachment` range, one shared by two documents) move both ways between two SQLite
+/// databases; every blob arrives intact, once.
+pub async fn blobs_move_between_sqlite_databases<R: Runtime>() {
+    use ferry_engine::value::Value;
+    use ferry_store_sqlite::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let a = sqlite(dir.path(), "a", 11);
+    let b = sqlite(dir.path(), "b", 12);
+    fn put_with_blob(
+        db: &mut ferry_engine::db::Database<SqliteStore>,
+        ids: &[&str],
+        bytes: &[u8],
+    ) -> ferry_engine::blob::BlobRef {
+        let blob = db
+            .save_blob(bytes, Some("application/octet-stream"))
+            .unwrap();
+        for id in ids {
+            let body = Value::object([("name", Value::from(*id)), ("file", blob.to_value())]);
+            db.put(id, &body, None).unwrap();
+        }
+        blob
+    }
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let big_ref = a
+        .handle
+        .with::<SqliteStore, _>(move |db| put_with_blob(db, &["a-1", "a-2"], &big))
+        .await
+        .unwrap();
+    b.handle
+        .with::<SqliteStore, _>(|db| put_with_blob(db, &["b-1"], b"a small blob"))
+        .await
+        .unwrap();
+    replicate::<R>(&a, &b, ReplicatorType::PushAndPull).await;
+    assert_eq!(assert_same(&a, &b).await, 3);
+    for db in [&a, &b] {
+        let problems = db
+            .handle
+            .with::<SqliteStore, _>(|db| ferry_tests::check::blob_problems(db, 10))
+            .await
+            .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    let stored = b
+        .handle
+        .with::<SqliteStore, _>(move |db| db.get_blob(&big_ref.digest).unwrap())
+        .await
+        .unwrap()
+        .expect("the big blob reached b");
+    assert_eq!(stored.len(), 3_000_000);
+}

@@ -5,12 +5,13 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::blip::{Message, MessageNumber, SendOptions};
+use crate::blip::{Connection, Message, MessageNumber, SendError, SendOptions};
 use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
 use crate::store::Store;
 
 use super::session::{ActiveSession, Sent};
 use super::{ActiveEvent, Direction};
+use crate::repl::blobs::{BlobFetcher, Settled};
 use crate::repl::catalogue::{
     self as cat, ChangeAnswer, CheckpointBody, NoRev, RemoteSeq, RevMessage, SubChanges,
 };
@@ -20,7 +21,7 @@ use crate::repl::{FilterInput, SessionError};
 
 /// A received revision waiting to be stored with others in one transaction.
 #[derive(Debug)]
-struct PendingInsert {
+pub(super) struct PendingInsert {
     request: MessageNumber,
     revision: RemoteRevision,
     seq: Option<RemoteSeq>,
@@ -40,10 +41,12 @@ pub(super) struct Pull {
     total: u64,
     /// Delta sync of pulled revisions.
     deltas: DeltaReceiver,
+    /// Blobs fetched for pulled revisions, and the revisions waiting for them.
+    pub(super) blobs: BlobFetcher<PendingInsert>,
 }
 
 impl Pull {
-    fn new(start: &CheckpointBody, enable_delta_sync: bool) -> Self {
+    fn new(start: &CheckpointBody, enable_delta_sync: bool, profile: crate::repl::Profile) -> Self {
         Pull {
             progress: PullProgress::new(start.remote.clone()),
             caught_up: false,
@@ -53,6 +56,7 @@ impl Pull {
             completed: 0,
             total: 0,
             deltas: DeltaReceiver::new(enable_delta_sync),
+            blobs: BlobFetcher::new(profile),
         }
     }
 
@@ -65,6 +69,7 @@ impl Pull {
             && self.progress.unfinished() == 0
             && self.pending.is_empty()
             && self.held.is_empty()
+            && self.blobs.parked() == 0
     }
 
     pub(super) fn counts(&self) -> (u64, u64) {
@@ -72,7 +77,7 @@ impl Pull {
     }
 
     pub(super) fn add_stats(&self, stats: &mut crate::repl::WindowStats) {
-        stats.pending_inserts += self.pending.len();
+        stats.pending_inserts += self.pending.len() + self.blobs.parked();
         stats.pull_unfinished += self.progress.unfinished();
     }
 
@@ -93,6 +98,39 @@ impl Pull {
         }
         self.completed += 1;
     }
+
+    /// Refuses a pulled `rev`: the peer gets the error, the document is reported failed, and
+    /// its sequence counts as done unless the failure is transient (the peer sends it again).
+    fn refuse(
+        &mut self,
+        conn: &mut Connection,
+        events: &mut VecDeque<ActiveEvent>,
+        refused: Refused,
+    ) -> Result<(), SendError> {
+        conn.send_error(refused.request, "HTTP", refused.status, &refused.error)?;
+        if !refused.transient {
+            self.finish(refused.seq.as_ref());
+        }
+        events.push_back(ActiveEvent::DocumentFailed {
+            doc_id: refused.doc_id,
+            rev: refused.rev,
+            direction: Direction::Pull,
+            error: refused.error,
+            transient: refused.transient,
+        });
+        Ok(())
+    }
+}
+
+/// A pulled `rev` this side refuses (see `Pull::refuse`).
+struct Refused {
+    request: MessageNumber,
+    seq: Option<RemoteSeq>,
+    doc_id: String,
+    rev: crate::rev::RevId,
+    status: i64,
+    error: String,
+    transient: bool,
 }
 
 impl ActiveSession {
@@ -103,7 +141,7 @@ impl ActiveSession {
         start: &CheckpointBody,
         db: &Database<S>,
     ) -> Result<(), SessionError> {
-        let pull = Pull::new(start, self.config.enable_delta_sync);
+        let pull = Pull::new(start, self.config.enable_delta_sync, self.profile);
         let request = SubChanges {
             since: start.remote.clone(),
             continuous: self.config.continuous,
@@ -181,6 +219,7 @@ impl ActiveSession {
         }
         let reply = Message::new()
             .with_property("maxHistory", self.config.max_history.to_string())
+            .with_property("blobs", "true")
             .with_body(cat::encode_change_answers(self.profile, &answers));
         let reply = pull.deltas.advertise(reply);
         self.conn.send_reply(number, &reply)?;
@@ -209,20 +248,17 @@ impl ActiveSession {
         let body = match pull.deltas.stored_body(self.profile, db, &rev, pending) {
             Ok(body) => body,
             Err(error) => {
-                self.conn
-                    .send_error(number, "HTTP", error.status(), &error.to_string())?;
                 // A delta we cannot apply is sent again in full (same sequence): not finished.
-                let transient = error.is_retried();
-                if !transient {
-                    pull.finish(rev.sequence.as_ref());
-                }
-                self.events.push_back(ActiveEvent::DocumentFailed {
+                let refused = Refused {
+                    request: number,
+                    seq: rev.sequence,
                     doc_id: rev.doc_id,
                     rev: rev.rev,
-                    direction: Direction::Pull,
+                    status: error.status(),
                     error: error.to_string(),
-                    transient,
-                });
+                    transient: error.is_retried(),
+                };
+                pull.refuse(&mut self.conn, &mut self.events, refused)?;
                 return Ok(());
             }
         };
@@ -251,13 +287,30 @@ impl ActiveSession {
                 return Ok(());
             }
         }
+        let missing = match pull.blobs.missing(db, &body) {
+            Ok(missing) => missing,
+            Err(failure) => {
+                let refused = Refused {
+                    request: number,
+                    seq: rev.sequence,
+                    doc_id: rev.doc_id,
+                    rev: rev.rev,
+                    status: failure.status,
+                    transient: failure.is_transient(),
+                    error: failure.message,
+                };
+                pull.refuse(&mut self.conn, &mut self.events, refused)?;
+                return Ok(());
+            }
+        };
         let mut history = Vec::with_capacity(rev.history.len() + 1);
         history.push(rev.rev);
         history.extend(rev.history);
-        pull.pending.push(PendingInsert {
+        let doc_id = rev.doc_id;
+        let pending = PendingInsert {
             request: number,
             revision: RemoteRevision {
-                doc_id: rev.doc_id,
+                doc_id: doc_id.clone(),
                 history,
                 deleted: rev.deleted,
                 body,
@@ -265,11 +318,65 @@ impl ActiveSession {
                 remote: Some(self.config.remote_id),
             },
             seq: rev.sequence,
-        });
+        };
+        if !missing.is_empty() {
+            // Stored (and answered) once its blobs are here.
+            pull.blobs
+                .park(now, pending, &doc_id, missing, &mut self.conn)?;
+            return Ok(());
+        }
+        pull.pending.push(pending);
         if pull.insert_deadline.is_none() {
             pull.insert_deadline = Some(now + self.config.insert_delay);
         }
         Ok(())
+    }
+
+    /// Routes the reply to one of the pull's `getAttachment` requests; `false` if `number` is
+    /// not one. Revisions whose blobs all arrived are stored at once (a compaction between the
+    /// blobs' commit and the revision's would remove the blobs); those whose blobs failed are
+    /// refused and reported.
+    pub(super) fn pull_blob_reply<S: Store>(
+        &mut self,
+        now: Instant,
+        number: MessageNumber,
+        reply: &Result<Message, crate::blip::BlipError>,
+        db: &mut Database<S>,
+    ) -> Result<bool, SessionError> {
+        let Some(pull) = self.pull.as_mut() else {
+            return Ok(false);
+        };
+        let Some(settled) = pull
+            .blobs
+            .handle_reply(now, number, reply, &mut self.conn, db)
+        else {
+            return Ok(false);
+        };
+        let mut ready = false;
+        for outcome in settled? {
+            match outcome {
+                Settled::Ready(pending) => {
+                    pull.pending.push(pending);
+                    ready = true;
+                }
+                Settled::Failed(pending, failure) => {
+                    let refused = Refused {
+                        request: pending.request,
+                        seq: pending.seq,
+                        doc_id: pending.revision.doc_id,
+                        rev: pending.revision.history[0].clone(),
+                        status: failure.status,
+                        transient: failure.is_transient(),
+                        error: failure.message,
+                    };
+                    pull.refuse(&mut self.conn, &mut self.events, refused)?;
+                }
+            }
+        }
+        if ready {
+            self.flush_pulled(now, db)?;
+        }
+        Ok(true)
     }
 
     /// The peer cannot send a revision it announced.

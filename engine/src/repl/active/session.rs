@@ -179,6 +179,14 @@ impl ActiveSession {
         self.emit_status(now);
     }
 
+    /// The connection ended: discards the blobs being pulled (their revisions were not stored
+    /// and come again in the next session). Hosts call it once the session is over.
+    pub fn discard_transfers<S: Store>(&mut self, db: &mut Database<S>) {
+        if let Some(pull) = self.pull.as_mut() {
+            pull.blobs.abandon(db);
+        }
+    }
+
     /// Stops: saves the checkpoint, then finishes. Drain `poll_frame` and keep feeding frames
     /// until the status is [`ActivityLevel::Stopped`], then close the connection.
     pub fn stop<S: Store>(
@@ -221,7 +229,9 @@ impl ActiveSession {
         let oldest_request = self
             .sent
             .values()
-            .map(|(_, at)| *at + self.config.request_timeout)
+            .map(|(_, at)| *at)
+            .chain(self.pull.as_ref().and_then(|p| p.blobs.oldest_request()))
+            .map(|at| at + self.config.request_timeout)
             .min();
         let inserts = self.pull.as_ref().and_then(Pull::insert_deadline);
         [oldest_request, inserts, self.next_save]
@@ -370,6 +380,9 @@ impl ActiveSession {
             Some(names::CHANGES) if pulling => self.pull_changes(now, number, msg, no_reply, db),
             Some(names::REV) if pulling => self.pull_rev(now, number, msg, db),
             Some(names::NO_REV) if pulling => self.pull_norev(msg),
+            Some(names::GET_ATTACHMENT | names::PROVE_ATTACHMENT) => {
+                crate::repl::blobs::serve(number, msg, no_reply, &mut self.conn, db)
+            }
             other => {
                 if !no_reply {
                     let what = other.unwrap_or("");
@@ -392,6 +405,9 @@ impl ActiveSession {
         reply: Result<Message, BlipError>,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
+        if self.pull_blob_reply(now, number, &reply, db)? {
+            return Ok(());
+        }
         let Some((sent, _)) = self.sent.remove(&number) else {
             return Ok(());
         };
@@ -507,6 +523,17 @@ impl ActiveSession {
             };
             return Err(SessionError::Timeout {
                 request,
+                seconds: self.config.request_timeout.as_secs(),
+            });
+        }
+        if self
+            .pull
+            .as_ref()
+            .and_then(|p| p.blobs.oldest_request())
+            .is_some_and(|at| now >= at + self.config.request_timeout)
+        {
+            return Err(SessionError::Timeout {
+                request: names::GET_ATTACHMENT,
                 seconds: self.config.request_timeout.as_secs(),
             });
         }

@@ -21,6 +21,7 @@ use crate::blip::{Connection, Event, Message, MessageNumber, SendOptions};
 use crate::db::{Database, InsertOutcome, RemoteRevision};
 use crate::store::Store;
 
+use super::blobs::{BlobFetcher, Settled};
 use super::catalogue::{self as cat, ChangeAnswer, ChangeRow, RemoteSeq, RevMessage, names};
 use super::deltas::{self, DeltaReceiver, DeltaSender};
 use super::feed::{Feed, FeedStep};
@@ -149,6 +150,8 @@ pub struct PassiveSession {
     /// Delta sync: what we accept, and what we send.
     delta_in: DeltaReceiver,
     delta_out: DeltaSender,
+    /// Blobs fetched for received revisions, and the revisions waiting for them.
+    blobs: BlobFetcher<PendingInsert>,
 }
 
 enum Sent {
@@ -189,6 +192,7 @@ impl PassiveSession {
             sent: BTreeMap::new(),
             sent_at: BTreeMap::new(),
             peer_max_history: None,
+            blobs: BlobFetcher::new(profile),
         }
     }
 
@@ -252,6 +256,16 @@ impl PassiveSession {
             let seconds = self.config.request_timeout.as_secs();
             return Err(SessionError::Timeout { request, seconds });
         }
+        if self
+            .blobs
+            .oldest_request()
+            .is_some_and(|at| now >= at + self.config.request_timeout)
+        {
+            return Err(SessionError::Timeout {
+                request: names::GET_ATTACHMENT,
+                seconds: self.config.request_timeout.as_secs(),
+            });
+        }
         match self.insert_deadline {
             Some(deadline) if now >= deadline => self.flush_inserts(now, db),
             _ => Ok(()),
@@ -279,8 +293,10 @@ impl PassiveSession {
         let oldest = self
             .sent_at
             .values()
+            .copied()
+            .chain(self.blobs.oldest_request())
             .min()
-            .map(|at| *at + self.config.request_timeout);
+            .map(|at| at + self.config.request_timeout);
         [self.insert_deadline, oldest].into_iter().flatten().min()
     }
 
@@ -288,7 +304,7 @@ impl PassiveSession {
     /// session waits for (a diagnostic snapshot).
     pub fn diagnostics(&self) -> PassiveDiagnostics {
         PassiveDiagnostics {
-            pending_inserts: self.pending_inserts.len(),
+            pending_inserts: self.pending_inserts.len() + self.blobs.parked(),
             awaiting_replies: self.sent.len(),
             feed: self.feed.as_ref().map(Feed::describe),
             buffered_outgoing: self.conn.buffered_outgoing(),
@@ -298,7 +314,7 @@ impl PassiveSession {
     /// How full the session's windows are.
     pub fn window_stats(&self) -> super::WindowStats {
         let mut stats = super::WindowStats {
-            pending_inserts: self.pending_inserts.len(),
+            pending_inserts: self.pending_inserts.len() + self.blobs.parked(),
             outbox_bytes: self.conn.buffered_outgoing(),
             ..Default::default()
         };
@@ -306,6 +322,12 @@ impl PassiveSession {
             feed.add_stats(&mut stats);
         }
         stats
+    }
+
+    /// The connection ended: discards the blobs being received (their revisions were not
+    /// stored and the peer sends them again). Hosts call it once the session is over.
+    pub fn discard_transfers<S: Store>(&mut self, db: &mut Database<S>) {
+        self.blobs.abandon(db);
     }
 
     /// Runs one input unless the session already failed (errors are sticky), and records a
@@ -333,6 +355,7 @@ impl PassiveSession {
         now: Instant,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
+        let mut blobs_arrived = false;
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::RequestReceived {
@@ -346,11 +369,19 @@ impl PassiveSession {
                     request_number,
                     reply,
                 } => {
-                    self.handle_reply(request_number, reply)?;
+                    let fetched =
+                        self.blobs
+                            .handle_reply(now, request_number, &reply, &mut self.conn, db);
+                    match fetched {
+                        Some(settled) => blobs_arrived |= self.settle(settled?)?,
+                        None => self.handle_reply(request_number, reply)?,
+                    }
                 }
             }
         }
-        if self.pending_inserts.len() >= self.config.insert_batch {
+        // Revisions whose blobs just arrived are stored now: a compaction between the blobs'
+        // commit and the revision's would remove the blobs.
+        if blobs_arrived || self.pending_inserts.len() >= self.config.insert_batch {
             self.flush_inserts(now, db)?;
         }
         self.pump(now, db)
@@ -395,11 +426,9 @@ impl PassiveSession {
                     .send_reply(number, &Message::new())
                     .map_err(Refusal::from_send),
             },
-            names::GET_ATTACHMENT | names::PROVE_ATTACHMENT => Err(Refusal {
-                domain: "HTTP",
-                code: 404,
-                message: "this peer stores no blobs for that document".into(),
-            }),
+            names::GET_ATTACHMENT | names::PROVE_ATTACHMENT => {
+                return super::blobs::serve(number, &msg, no_reply, &mut self.conn, db);
+            }
             other => Err(Refusal {
                 domain: "BLIP",
                 code: 404,
@@ -415,6 +444,36 @@ impl PassiveSession {
                 Ok(())
             }
         }
+    }
+
+    /// Revisions whose blobs were fetched join the insert batch; those whose blobs failed are
+    /// refused. Returns whether any is ready to be stored.
+    fn settle(&mut self, settled: Vec<Settled<PendingInsert>>) -> Result<bool, SessionError> {
+        let mut ready = false;
+        for outcome in settled {
+            match outcome {
+                Settled::Ready(pending) => {
+                    self.pending_inserts.push(pending);
+                    ready = true;
+                }
+                Settled::Failed(pending, failure) => {
+                    if !pending.no_reply {
+                        self.conn.send_error(
+                            pending.request,
+                            "HTTP",
+                            failure.status,
+                            &failure.message,
+                        )?;
+                    }
+                    self.events.push_back(PassiveEvent::DocumentRejected {
+                        doc_id: pending.revision.doc_id,
+                        rev: pending.revision.history[0].clone(),
+                        reason: failure.message,
+                    });
+                }
+            }
+        }
+        Ok(ready)
     }
 
     /// Inserts every received revision in one transaction, then replies to each `rev`.

@@ -195,11 +195,12 @@ impl PassiveSession {
     /// The properties LiteCore puts on `changes` / `proposeChanges` replies.
     ///
     /// Ferry writes `maxHistory`, and `deltas: "true"` on the first reply of the connection
-    /// when delta sync is enabled; it does not advertise `blobs` (no blob transfer yet).
+    /// when delta sync is enabled, and `blobs: "true"` (it fetches the blobs of the revisions it
+    /// receives), in LiteCore's order.
     pub(super) fn replication_reply(&mut self) -> Message {
         AnswerProperties {
             max_history: Some(self.config.max_history),
-            blobs: false,
+            blobs: true,
             deltas: self.delta_in.advertise_now(),
         }
         .apply(Message::new())
@@ -232,21 +233,45 @@ impl PassiveSession {
                 code: e.status(),
                 message: e.to_string(),
             })?;
+        let missing = match self.blobs.missing(db, &body) {
+            Ok(missing) => missing,
+            Err(failure) => {
+                self.events.push_back(PassiveEvent::DocumentRejected {
+                    doc_id: rev.doc_id,
+                    rev: rev.rev,
+                    reason: failure.message.clone(),
+                });
+                return Err(Refusal {
+                    domain: "HTTP",
+                    code: failure.status,
+                    message: failure.message,
+                });
+            }
+        };
         let mut history = Vec::with_capacity(rev.history.len() + 1);
         history.push(rev.rev);
         history.extend(rev.history);
-        self.pending_inserts.push(PendingInsert {
+        let doc_id = rev.doc_id;
+        let pending = PendingInsert {
             request: number,
             no_reply,
             revision: RemoteRevision {
-                doc_id: rev.doc_id,
+                doc_id: doc_id.clone(),
                 history,
                 deleted: rev.deleted,
                 body,
                 allow_conflict: false,
                 remote: self.delta_remote_id(),
             },
-        });
+        };
+        if !missing.is_empty() {
+            // Stored (and answered) once its blobs are here.
+            return self
+                .blobs
+                .park(now, pending, &doc_id, missing, &mut self.conn)
+                .map_err(Refusal::from_send);
+        }
+        self.pending_inserts.push(pending);
         if self.insert_deadline.is_none() {
             self.insert_deadline = Some(now + self.config.insert_delay);
         }
@@ -273,12 +298,14 @@ impl Refusal {
     pub(super) fn from_db(e: DbError) -> Self {
         let code = match &e {
             DbError::Conflict { .. } => 409,
+            DbError::BodyTooLarge { .. }
+            | DbError::Blob(crate::blob::BlobError::TooLarge { .. }) => 413,
             DbError::InvalidDocId { .. }
             | DbError::BodyNotAnObject { .. }
             | DbError::ReservedProperty(_)
             | DbError::RevTree(_)
-            | DbError::Value(_) => 400,
-            DbError::BodyTooLarge { .. } => 413,
+            | DbError::Value(_)
+            | DbError::Blob(_) => 400,
             DbError::NotFound(_) => 404,
             DbError::Store(crate::store::StoreError::CheckpointConflict { .. }) => 409,
             DbError::Store(s) if s.is_transient() => 503,
