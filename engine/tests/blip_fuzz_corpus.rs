@@ -2,29 +2,13 @@
 //! (`fuzz/artifacts/blip_frames/`) through the fuzz harness on stable Rust, plus deterministic
 //! mutations of each corpus file.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use ferry_engine::blip::fuzz::{fuzz_harness, join_frames, split_frames};
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn fuzz_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
 #[test]
 fn seed_corpus_replays_cleanly() {
-    let corpus = files(&fuzz_dir().join("corpus/blip_frames"));
+    let corpus = support::fuzz_files("corpus/blip_frames");
     assert!(
         corpus.len() >= 30,
         "the seed corpus is missing ({} files)",
@@ -57,7 +41,7 @@ fn seed_corpus_replays_cleanly() {
 #[test]
 fn saved_artifacts_replay_without_panicking() {
     // Crash files from `cargo fuzz` runs; each becomes a regression test here once fixed.
-    for path in files(&fuzz_dir().join("artifacts/blip_frames")) {
+    for path in support::fuzz_files("artifacts/blip_frames") {
         let _ = fuzz_harness(&std::fs::read(&path).unwrap());
     }
 }
@@ -75,7 +59,7 @@ fn mutated_corpus_never_panics_and_errors_are_sticky() {
     let mut state = 0x5eed_f00d_u64;
     let mut fatal = 0;
     let mut runs = 0;
-    for path in files(&fuzz_dir().join("corpus/blip_frames")) {
+    for path in support::fuzz_files("corpus/blip_frames") {
         let data = std::fs::read(&path).unwrap();
         let frames: Vec<Vec<u8>> = split_frames(&data)
             .into_iter()

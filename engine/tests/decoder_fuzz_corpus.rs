@@ -4,7 +4,7 @@
 //! mutations of every corpus file. Files named `err-*` must be refused; the others (taken from
 //! LiteCore's recordings, or written by Ferry) must decode.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use ferry_engine::fuzz::{blip_message, cbor_value, json_value, rev_tree};
 use ferry_engine::rev::{RevId, RevTree};
@@ -18,26 +18,10 @@ const TARGETS: [(&str, Harness, usize); 4] = [
     ("blip_message", blip_message, 20),
 ];
 
-fn fuzz_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn seed_corpora_decode_as_named() {
     for (target, harness, at_least) in TARGETS {
-        let corpus = files(&fuzz_dir().join("corpus").join(target));
+        let corpus = support::fuzz_files(&format!("corpus/{target}"));
         assert!(
             corpus.len() >= at_least,
             "{target}: the seed corpus is missing ({} files; `python3 fuzz/gen_decoder_corpus.py` \
@@ -55,7 +39,7 @@ fn seed_corpora_decode_as_named() {
 #[test]
 fn saved_artifacts_replay_without_panicking() {
     for (target, harness, _) in TARGETS {
-        for path in files(&fuzz_dir().join("artifacts").join(target)) {
+        for path in support::fuzz_files(&format!("artifacts/{target}")) {
             let _ = harness(&std::fs::read(&path).unwrap());
         }
     }
@@ -74,7 +58,7 @@ fn mutated_corpora_never_panic() {
     let mut state = 0x5eed_dec0_de42_u64;
     for (target, harness, _) in TARGETS {
         let mut decoded = 0;
-        for path in files(&fuzz_dir().join("corpus").join(target)) {
+        for path in support::fuzz_files(&format!("corpus/{target}")) {
             let data = std::fs::read(&path).unwrap();
             for _ in 0..64 {
                 let mut mutated = data.clone();
@@ -109,7 +93,7 @@ fn rev(generation: u64, tag: &str) -> RevId {
 #[test]
 #[ignore = "regenerates the rev_tree seed corpus"]
 fn write_rev_tree_corpus() {
-    let dir = fuzz_dir().join("corpus/rev_tree");
+    let dir = support::fuzz_dir().join("corpus/rev_tree");
     std::fs::create_dir_all(&dir).unwrap();
     let mut trees = Vec::new();
     let mut linear = RevTree::new();

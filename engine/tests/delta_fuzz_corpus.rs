@@ -6,30 +6,14 @@
 //! [`DeltaError`] (not a decoding error), `text-raw-*` is a bare text-diff patch that applies to
 //! the harness's default string.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use ferry_engine::delta::DeltaError;
 use ferry_engine::delta::fuzz::fuzz_harness;
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn fuzz_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
 #[test]
 fn seed_corpus_replays_as_named() {
-    let corpus = files(&fuzz_dir().join("corpus/delta_apply"));
+    let corpus = support::fuzz_files("corpus/delta_apply");
     assert!(
         corpus.len() >= 25,
         "the seed corpus is missing ({} files)",
@@ -76,7 +60,7 @@ fn seed_corpus_replays_as_named() {
 #[test]
 fn saved_artifacts_replay_without_panicking() {
     // Crash files from `cargo fuzz` runs; each becomes a regression test here once fixed.
-    for path in files(&fuzz_dir().join("artifacts/delta_apply")) {
+    for path in support::fuzz_files("artifacts/delta_apply") {
         let _ = fuzz_harness(&std::fs::read(&path).unwrap());
     }
 }
@@ -107,7 +91,7 @@ fn mutated_corpus_never_panics() {
         b"99999999999",
         b"\"\xc3\xa9\"",
     ];
-    for path in files(&fuzz_dir().join("corpus/delta_apply")) {
+    for path in support::fuzz_files("corpus/delta_apply") {
         let data = std::fs::read(&path).unwrap();
         for _ in 0..64 {
             let mut d = data.clone();

@@ -22,3 +22,21 @@ pub fn litecore_vector(name: &str) -> PathBuf {
     assert!(path.is_file(), "missing test vector {}", path.display());
     path
 }
+
+/// `fuzz/` at the repository root (corpora and saved crash files of the fuzz targets).
+pub fn fuzz_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// The files of `fuzz/<sub>` (a corpus or an artifacts folder), sorted; none if it is absent.
+pub fn fuzz_files(sub: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(fuzz_dir().join(sub)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
