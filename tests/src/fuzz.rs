@@ -109,5 +109,17 @@ pub fn pair_operations(data: &[u8]) {
         skipped(&mut p, &active);
     }
     let diff = differences(&a, &p, 10);
-    assert!(diff.is_empty(), "the pair did not converge: {diff:#?}");
+    if let Some(first) = diff.first() {
+        let doc = first.split(':').next().unwrap_or_default();
+        panic!(
+            "the pair did not converge: {diff:#?}\nactive: {}\npassive: {}\nevents: {:#?}",
+            crate::sim::describe_tree(&pair.active_db, doc),
+            crate::sim::describe_tree(&pair.passive_db, doc),
+            pair.link
+                .active_events
+                .iter()
+                .filter(|e| format!("{e:?}").contains(&format!("{doc:?}")))
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -750,7 +750,7 @@ impl Sim {
 }
 
 /// One document's revision tree, for failure reports.
-fn describe_tree(db: &MemDb, doc_id: &str) -> String {
+pub(crate) fn describe_tree(db: &MemDb, doc_id: &str) -> String {
     match db.revision_tree(doc_id) {
         Ok(Some((_, tree))) => tree
             .iter()

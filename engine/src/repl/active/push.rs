@@ -386,7 +386,11 @@ impl ActiveSession {
                 FeedStep::Rev(mut rev, seq, closing, known) => {
                     push.take_completed();
                     rev.no_conflicts = true;
-                    if let Some(max) = push.peer_max_history {
+                    // The peer's `maxHistory` caps the history, except that it still reaches a
+                    // revision the peer has (see `RevTree::history`).
+                    if let Some(max) = push.peer_max_history
+                        && !rev.history.last().is_some_and(|r| known.contains(r))
+                    {
                         rev.history.truncate(max);
                     }
                     push.deltas.prepare(profile, db, &mut rev, &known)?;

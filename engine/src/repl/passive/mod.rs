@@ -634,7 +634,11 @@ impl PassiveSession {
                     self.sent_at.insert(number, now);
                 }
                 FeedStep::Rev(mut rev, seq, _, known) => {
-                    if let Some(max) = self.peer_max_history {
+                    // The peer's `maxHistory` caps the history, except that it still reaches a
+                    // revision the peer has (see `RevTree::history`).
+                    if let Some(max) = self.peer_max_history
+                        && !rev.history.last().is_some_and(|r| known.contains(r))
+                    {
                         rev.history.truncate(max);
                     }
                     self.delta_out.prepare(self.profile, db, &mut rev, &known)?;

@@ -16,6 +16,7 @@ use crate::rev::RevId;
 
 pub use codec::TREE_FORMAT_VERSION;
 pub use error::RevTreeError;
+pub use prune::HISTORY_REACH;
 
 /// The default depth [`RevTree::prune`] keeps below every leaf.
 pub const DEFAULT_MAX_DEPTH: u32 = 50;

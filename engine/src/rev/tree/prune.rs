@@ -3,11 +3,18 @@
 use super::{Change, RevTree, RevTreeError};
 use crate::rev::RevId;
 
+/// How deep [`RevTree::history`] looks for a revision the peer already has (a history of this
+/// many revision IDs stays well under BLIP's 64 KiB property limit).
+pub const HISTORY_REACH: usize = 1_000;
+
 impl RevTree {
     /// The ancestors of `rev`, newest first (its parent first), for a `rev` message's
     /// `history`: at most `max` of them, stopping after the first one for which `stop_at`
-    /// returns `true` (a revision the peer already has; it is included). Empty when `rev` is
-    /// unknown or a root.
+    /// returns `true` (a revision the peer already has; it is included). A revision the peer
+    /// has that lies deeper than `max` (up to [`HISTORY_REACH`] ancestors) is still reached:
+    /// without it the peer could not connect `rev` to its tree and would see a conflict where
+    /// there is none (a document edited many times between two replications). Empty when
+    /// `rev` is unknown or a root.
     pub fn history(&self, rev: &RevId, max: usize, stop_at: impl Fn(&RevId) -> bool) -> Vec<RevId> {
         let mut out = Vec::new();
         let Some(&start) = self.index.get(rev) else {
@@ -15,16 +22,18 @@ impl RevTree {
         };
         let mut at = self.nodes[start].parent;
         while let Some(idx) = at {
-            if out.len() >= max {
+            if out.len() >= max.max(HISTORY_REACH) {
                 break;
             }
             let r = &self.nodes[idx].rev;
             out.push(r.clone());
             if stop_at(r) {
-                break;
+                return out;
             }
             at = self.nodes[idx].parent;
         }
+        // No revision the peer has within reach: the usual `max`.
+        out.truncate(max);
         out
     }
 
@@ -150,6 +159,25 @@ mod tests {
         assert!(t.history(&rev("1-aa"), 10, |_| false).is_empty());
         assert!(t.history(&rev("9-aa"), 10, |_| false).is_empty());
         assert!(t.history(&rev("5-aa"), 0, |_| false).is_empty());
+    }
+
+    #[test]
+    fn history_reaches_a_known_revision_beyond_the_limit() {
+        // A document edited 60 times since the peer's revision 2: the history must reach it, or
+        // the peer sees a conflict (found by the pair_operations fuzz target).
+        let mut t = RevTree::new();
+        let _ = t.insert_with_history(&chain(62, "aa"), false).unwrap();
+        let known = [rev("2-aa")];
+        let history = t.history(&rev("62-aa"), 20, |r| known.contains(r));
+        assert_eq!(history.len(), 60);
+        assert_eq!(history.last(), Some(&rev("2-aa")));
+        // Without a known revision in reach, the limit holds.
+        assert_eq!(t.history(&rev("62-aa"), 20, |_| false).len(), 20);
+        let unknown = [rev("2-bb")];
+        assert_eq!(
+            t.history(&rev("62-aa"), 20, |r| unknown.contains(r)).len(),
+            20
+        );
     }
 
     #[test]
