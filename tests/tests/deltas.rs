@@ -533,6 +533,42 @@ fn continuous_push_and_pull_edit_rounds_converge_with_deltas() {
     }
 }
 
+/// Found by the benchmark: a continuous replicator that starts caught up sends LiteCore's empty
+/// no-reply `proposeChanges` first. The listener used to spend its one `deltas: "true"` of the
+/// connection on that unsent reply, so no edit of the connection ever went as a delta.
+#[test]
+fn deltas_flow_when_a_continuous_push_starts_caught_up() {
+    for profile in PROFILES {
+        let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+        let mut cfg = config(&pair, Direction::Push, true);
+        cfg.continuous = true;
+        pair.link.tap = Some(Vec::new());
+        pair.connect(cfg, passive(true));
+        pair.run(100_000);
+        let mut rev = pair.active_db.put("a", &big_doc("a0"), None).unwrap();
+        pair.active_db_changed();
+        pair.run(100_000);
+        for round in 1..=3 {
+            let mut doc = big_doc("x");
+            map_title(&mut doc, &format!("a{round}"));
+            rev = pair.active_db.put("a", &doc, Some(&rev)).unwrap();
+            pair.active_db_changed();
+            pair.run(100_000);
+        }
+        assert_eq!(pair.active_error(), None);
+        assert_converged(&pair);
+        assert_eq!(pair.passive_db.get("a").unwrap().map(|d| d.rev), Some(rev));
+        let frames = pair.link.tap.take().unwrap_or_default();
+        let sent = revs(&frames, Wire::ToPassive);
+        assert_eq!(sent.len(), 4, "{profile:?}");
+        let deltas = sent
+            .iter()
+            .filter(|m| m.property("deltaSrc").is_some())
+            .count();
+        assert_eq!(deltas, 3, "{profile:?}: every edit after the first upload");
+    }
+}
+
 fn map_title(doc: &mut Value, title: &str) {
     if let Some(map) = doc.as_object_mut() {
         map.insert("title".into(), Value::from(title));

@@ -403,6 +403,10 @@ impl PassiveSession {
             names::CHANGES | names::PROPOSE_CHANGES if self.config.read_only => {
                 Err(Refusal::read_only())
             }
+            // LiteCore's "caught up" signal is an empty no-reply `changes` / `proposeChanges`.
+            // Nothing is answered, so nothing is computed; above all, the one `deltas: "true"`
+            // of the connection must go on a reply that is sent.
+            names::CHANGES | names::PROPOSE_CHANGES if no_reply => Ok(()),
             names::CHANGES => self.answer_changes(number, &msg, db),
             names::PROPOSE_CHANGES => self.answer_proposals(number, &msg, db),
             names::REV if self.config.read_only => {
