@@ -402,6 +402,47 @@ fn client_request_carries_the_handshake_and_credentials() {
 }
 
 #[test]
+fn client_offers_only_the_profiles_asked_for() {
+    let endpoint = Endpoint::parse("ws://127.0.0.1:4984/db").unwrap();
+    // Couchbase Lite's profile only: a Ferry listener then answers with CBMobile_3.
+    let hs = ClientHandshake::new(&endpoint, None, &[], [3; 16])
+        .unwrap()
+        .offering(&[Profile::CbMobile3])
+        .unwrap();
+    assert_eq!(
+        hs.request().headers()[header::SEC_WEBSOCKET_PROTOCOL],
+        "BLIP_3+CBMobile_3"
+    );
+    let accepted = open().accept(hs.request(), None).unwrap();
+    assert_eq!(
+        hs.finish(&accepted.response).unwrap().profile,
+        Profile::CbMobile3
+    );
+
+    // A listener choosing the profile that was not offered is refused.
+    let ferry_answer = open()
+        .accept(
+            ClientHandshake::new(&endpoint, None, &[], [3; 16])
+                .unwrap()
+                .request(),
+            None,
+        )
+        .unwrap();
+    assert!(matches!(
+        hs.finish(&ferry_answer.response),
+        Err(ConnectError::Protocol { .. })
+    ));
+
+    // Offering nothing is a configuration error.
+    assert!(matches!(
+        ClientHandshake::new(&endpoint, None, &[], [3; 16])
+            .unwrap()
+            .offering(&[]),
+        Err(ConnectError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
 fn client_reads_answers_and_refusals() {
     let endpoint = Endpoint::parse("ws://127.0.0.1:4984/db").unwrap();
     let hs = ClientHandshake::new(&endpoint, None, &[], [1; 16]).unwrap();

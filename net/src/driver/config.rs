@@ -5,7 +5,7 @@ use ferry_engine::repl::{ConflictResolver, ReplicationFilter};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferry_engine::repl::{ActivityLevel, ConnectionError, Direction, Progress};
+use ferry_engine::repl::{ActivityLevel, ConnectionError, Direction, Profile, Progress};
 use rustls_pki_types::CertificateDer;
 
 use super::store::DatabaseHandle;
@@ -231,6 +231,9 @@ pub struct ReplicatorConfig {
     pub enable_delta_sync: bool,
     /// The largest WebSocket message accepted (default 16 MiB).
     pub max_message_size: usize,
+    /// The profiles offered in the upgrade, in order of preference (default `Ferry_1`, then
+    /// `CBMobile_3`: a Ferry listener picks `Ferry_1`, a Couchbase Lite one `CBMobile_3`).
+    pub profiles: Vec<Profile>,
 }
 
 impl ReplicatorConfig {
@@ -257,6 +260,7 @@ impl ReplicatorConfig {
             conflict_resolver: ConflictResolver::default(),
             enable_delta_sync: true,
             max_message_size: 16 << 20,
+            profiles: vec![Profile::Ferry1, Profile::CbMobile3],
         }
     }
 
@@ -335,6 +339,14 @@ impl ReplicatorConfig {
     /// Sets the longest wait between attempts.
     pub fn max_attempt_wait(mut self, wait: Duration) -> Self {
         self.max_attempt_wait = wait;
+        self
+    }
+
+    /// Offers only these profiles, in this order of preference (e.g. `[Profile::CbMobile3]`
+    /// for Couchbase Lite's JSON bodies with a Ferry listener). Empty is refused when the
+    /// replicator is created.
+    pub fn profiles(mut self, profiles: Vec<Profile>) -> Self {
+        self.profiles = profiles;
         self
     }
 }

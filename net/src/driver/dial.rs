@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use ferry_engine::repl::ConnectionError;
+use ferry_engine::repl::{ConnectionError, Profile};
 use http::StatusCode;
 
 use super::config::{ReplicatorAuthenticator, ReplicatorConfig};
@@ -34,6 +34,7 @@ pub(crate) struct Dialer<R: Runtime> {
     tls: Option<Arc<rustls::ClientConfig>>,
     credentials: Option<BasicCredentials>,
     headers: Vec<(String, String)>,
+    profiles: Vec<Profile>,
     max_message_size: usize,
     to_store: mpsc::Sender<Command>,
 }
@@ -60,7 +61,8 @@ impl<R: Runtime> Dialer<R> {
             }
         };
         // Builds the request once to check the headers and credentials.
-        ClientHandshake::new(&endpoint, credentials.as_ref(), &config.headers, [0; 16])?;
+        ClientHandshake::new(&endpoint, credentials.as_ref(), &config.headers, [0; 16])?
+            .offering(&config.profiles)?;
         let tls = if endpoint.secure {
             let pin = (config.pinned_server_certificate.as_ref())
                 .map(Fingerprint::of)
@@ -83,6 +85,7 @@ impl<R: Runtime> Dialer<R> {
             tls,
             credentials,
             headers: config.headers.clone(),
+            profiles: config.profiles.clone(),
             max_message_size: config.max_message_size,
             to_store: config.database.tx.clone(),
         })
@@ -166,7 +169,8 @@ impl<R: Runtime> Connector for Dialer<R> {
         let id = self.id;
         let max = self.max_message_size;
         let handshake = ClientHandshake::random_key().and_then(|key| {
-            ClientHandshake::new(&endpoint, self.credentials.as_ref(), &self.headers, key)
+            ClientHandshake::new(&endpoint, self.credentials.as_ref(), &self.headers, key)?
+                .offering(&self.profiles)
         });
         let task = async move {
             let limit = deadline.saturating_duration_since(Instant::now());

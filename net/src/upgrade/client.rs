@@ -189,6 +189,7 @@ impl Negotiated {
 pub struct ClientHandshake {
     request: Request<()>,
     expected_accept: String,
+    offered: Vec<Profile>,
 }
 
 impl ClientHandshake {
@@ -249,7 +250,26 @@ impl ClientHandshake {
         Ok(ClientHandshake {
             expected_accept: accept_key(&key),
             request,
+            offered: vec![Profile::Ferry1, Profile::CbMobile3],
         })
+    }
+
+    /// Offers only `profiles`, in this order of preference, instead of both (`Ferry_1`, then
+    /// `CBMobile_3`): e.g. `[Profile::CbMobile3]` to speak Couchbase Lite's JSON profile with a
+    /// Ferry listener. An answer choosing a profile not offered is then refused.
+    pub fn offering(mut self, profiles: &[Profile]) -> Result<Self, ConnectError> {
+        if profiles.is_empty() {
+            return Err(ConnectError::InvalidConfig {
+                reason: "a replicator must offer at least one profile".into(),
+            });
+        }
+        let list: Vec<&str> = profiles.iter().map(|p| p.subprotocol()).collect();
+        self.request.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(&list.join(",")).expect("subprotocol names are header-safe"),
+        );
+        self.offered = profiles.to_vec();
+        Ok(self)
     }
 
     /// 16 bytes from the ring provider's secure random generator, for `Sec-WebSocket-Key`.
@@ -293,6 +313,7 @@ impl ClientHandshake {
             .to_str()
             .map_err(|_| protocol("unreadable Sec-WebSocket-Protocol"))?;
         let profile = Profile::from_subprotocol(chosen)
+            .filter(|p| self.offered.contains(p))
             .ok_or_else(|| protocol("the listener chose a subprotocol that was not offered"))?;
         let remote_uuid = match headers.get(DATABASE_UUID_HEADER) {
             None => None,
