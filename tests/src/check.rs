@@ -30,6 +30,62 @@ pub fn snapshot<S: Store>(db: &Database<S>) -> Snapshot {
     out
 }
 
+/// Describes how two databases differ (empty when they hold the same documents at the same
+/// current revisions with the same bodies), at most `limit` lines. Unlike [`snapshot`] it
+/// streams: memory stays flat however many documents the databases hold.
+pub fn compare_databases<A: Store, B: Store>(
+    a: &Database<A>,
+    b: &Database<B>,
+    limit: usize,
+) -> Vec<String> {
+    let (count_a, count_b) = (
+        a.document_count().expect("count"),
+        b.document_count().expect("count"),
+    );
+    let mut out = Vec::new();
+    if count_a != count_b {
+        out.push(format!("{count_a} documents vs {count_b}"));
+    }
+    out.extend(missing_or_different(a, b, limit));
+    out.truncate(limit);
+    out
+}
+
+/// Describes which documents of `a` are not in `b` at the same current revision with the same
+/// body (empty when all are), at most `limit` lines. Streams like [`compare_databases`].
+pub fn missing_or_different<A: Store, B: Store>(
+    a: &Database<A>,
+    b: &Database<B>,
+    limit: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut since = 0;
+    while out.len() < limit {
+        let page = a.changes_since(since, 1_000).expect("changes feed");
+        let Some(last) = page.last() else { break };
+        since = last.sequence;
+        for entry in page {
+            let (id, rev) = (&entry.doc_id, &entry.current_rev);
+            match b.revision_tree(id).expect("read") {
+                None => out.push(format!("{id}: only on the first ({rev})")),
+                Some((record, _)) if record.current_rev != *rev => {
+                    out.push(format!("{id}: {rev} vs {}", record.current_rev));
+                }
+                Some(_) => {
+                    let body =
+                        |d: Option<ferry_engine::db::Document>| d.map(|d| (d.deleted, d.body));
+                    let ours = body(a.get_revision(id, rev).expect("read"));
+                    if ours != body(b.get_revision(id, rev).expect("read")) {
+                        out.push(format!("{id}: same revision {rev}, different bodies"));
+                    }
+                }
+            }
+        }
+    }
+    out.truncate(limit);
+    out
+}
+
 /// Describes how two snapshots differ (empty when equal), at most `limit` lines.
 pub fn differences(a: &Snapshot, b: &Snapshot, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
