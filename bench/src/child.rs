@@ -12,12 +12,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use ferry_engine::db::{Database as Db, DatabaseConfig};
+use ferry_engine::repl::{Direction, Profile};
 use ferry_store_sqlite::SqliteStore;
 use ferry_tests::workload;
-use ferry_tokio::{Authenticator, Database, Listener, ListenerConfig};
+use ferry_tokio::{Authenticator, Database, Fingerprint, Listener, ListenerConfig};
 use futures_util::StreamExt;
 
-use crate::measure;
+use crate::{measure, scenarios};
 
 /// The user and password of every benchmark listener.
 pub(crate) const USER: &str = "bench";
@@ -64,6 +65,51 @@ pub(crate) fn populate_main(args: &[String]) -> Result<(), Failure> {
         let mut db = open_db(Path::new(path))?;
         write_documents(&mut db, from.parse()?, to.parse()?, 1, 0)?;
     }
+    Ok(())
+}
+
+/// `__update PATH N`: the 1% update of the workload: documents `0..N` whose index is a multiple
+/// of 100 get generation 1. Prints `UPDATED <documents>`.
+pub(crate) fn update_main(args: &[String]) -> Result<(), Failure> {
+    let [path, n] = args else {
+        return Err("usage: __update PATH N".into());
+    };
+    let mut db = open_db(Path::new(path))?;
+    let written = write_documents(&mut db, 0, n.parse()?, 100, 1)?;
+    println!("UPDATED {written}");
+    Ok(())
+}
+
+/// `__replicate PATH PORT FINGERPRINT push|pull PROFILE`: the replicator process of a timed
+/// one-shot replication of the SQLite database `PATH` with the benchmark listener on `PORT`.
+/// Prints `DONE <seconds> <peak RSS KiB>`, timed from the replicator's start to its stop.
+pub(crate) fn replicate_main(args: &[String]) -> Result<(), Failure> {
+    let [path, port, fingerprint, direction, profile] = args else {
+        return Err("usage: __replicate PATH PORT FINGERPRINT push|pull PROFILE".into());
+    };
+    let direction = match direction.as_str() {
+        "push" => Direction::Push,
+        "pull" => Direction::Pull,
+        other => return Err(format!("unknown direction {other:?}").into()),
+    };
+    let profile =
+        Profile::from_subprotocol(profile).ok_or_else(|| format!("unknown profile {profile:?}"))?;
+    let port: u16 = port.parse()?;
+    let fingerprint: Fingerprint = fingerprint
+        .parse()
+        .map_err(|e| format!("bad fingerprint: {e:?}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let seconds = runtime.block_on(async {
+        let db = Database::open_store("local", SqliteStore::open(path)?)?;
+        let config = scenarios::config(&db, port, fingerprint, direction, profile);
+        let started = Instant::now();
+        scenarios::replicate_once(config).await?;
+        Ok::<_, Failure>(started.elapsed().as_secs_f64())
+    })?;
+    println!("DONE {seconds} {}", measure::peak_rss_kib().unwrap_or(0));
     Ok(())
 }
 

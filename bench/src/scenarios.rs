@@ -17,7 +17,7 @@ use ferry_tokio::{
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::child::{PASSWORD, USER, open_db, write_documents};
+use crate::child::{PASSWORD, USER, open_db};
 use crate::measure::{self, mib, percentile};
 use crate::peer::{Peer, run_helper};
 use crate::proxy::Proxy;
@@ -116,8 +116,8 @@ struct Bench {
     single_push_rate: f64,
 }
 
-/// A replicator's settings for the benchmark listener `peer`, through `port`.
-fn config(
+/// A replicator's settings for the benchmark listener on `port`.
+pub(crate) fn config(
     local: &Database,
     port: u16,
     fingerprint: Fingerprint,
@@ -132,7 +132,7 @@ fn config(
 }
 
 /// Runs a one-shot replicator to completion; fails on an error or a retry.
-async fn replicate_once(config: ReplicatorConfig) -> Result<(), Failure> {
+pub(crate) async fn replicate_once(config: ReplicatorConfig) -> Result<(), Failure> {
     let replicator = Replicator::new(config)?;
     let mut changes = replicator.status_changes();
     replicator.start(false)?;
@@ -207,14 +207,9 @@ async fn pushed(events: &mut DocumentEvents, id: &str, rev: &RevId) -> Result<()
     }
 }
 
-/// Fails unless the database `local` holds exactly what the SQLite file `other` holds.
-async fn verify_equal(local: &Database, other: &Path, what: &str) -> Result<(), Failure> {
-    let other = other.to_owned();
-    let diff = local
-        .with::<SqliteStore, _>(move |db| {
-            open_db(&other).map(|other| compare_databases(db, &other, 5))
-        })
-        .await??;
+/// Fails unless the SQLite databases `a` and `b` hold exactly the same documents.
+fn verify_equal(a: &Path, b: &Path, what: &str) -> Result<(), Failure> {
+    let diff = compare_databases(&open_db(a)?, &open_db(b)?, 5);
     if diff.is_empty() {
         Ok(())
     } else {
@@ -300,39 +295,54 @@ impl Bench {
         self.many_replicators().await
     }
 
-    /// Times a one-shot replication of `local` with `peer` and measures both processes' peaks.
+    /// Times a one-shot replication of the SQLite database `local` with `peer`, run by a
+    /// replicator process of its own (so its peak RSS is the replication's alone), and
+    /// measures both processes' peaks.
     async fn timed(
         &self,
-        local: &Database,
+        local: &Path,
         peer: &mut Peer,
         direction: Direction,
         profile: Profile,
     ) -> Result<(Duration, Rss), Failure> {
         peer.reset_peak_rss().await?;
-        measure::reset_peak_rss()?;
-        let started = Instant::now();
-        replicate_once(config(
-            local,
-            peer.port,
-            peer.fingerprint,
-            direction,
-            profile,
-        ))
-        .await?;
-        let elapsed = started.elapsed();
+        let args = vec![
+            "__replicate".to_owned(),
+            local.display().to_string(),
+            peer.port.to_string(),
+            peer.fingerprint.to_string(),
+            if direction == Direction::Push {
+                "push"
+            } else {
+                "pull"
+            }
+            .to_owned(),
+            profile.subprotocol().to_owned(),
+        ];
+        let out = tokio::task::spawn_blocking(move || run_helper(&args)).await??;
+        let mut words = out
+            .trim()
+            .strip_prefix("DONE ")
+            .unwrap_or_default()
+            .split(' ');
+        let (Some(seconds), Some(peak)) = (words.next(), words.next()) else {
+            return Err(format!("unexpected output of the replicator process: {out:?}").into());
+        };
         let rss = Rss {
-            replicator: measure::peak_rss_kib().unwrap_or(0),
+            replicator: peak.parse()?,
             listener: peer.peak_rss_kib().await?,
         };
-        Ok((elapsed, rss))
+        Ok((Duration::from_secs_f64(seconds.parse()?), rss))
     }
 
     /// Scenarios 1–4 and 6 at N for one profile: initial push, initial pull, re-sync after 1%
     /// both ways, continuous latency.
     async fn push_pull_resync_latency(&mut self, profile: Profile) -> Result<(), Failure> {
         let (n, t) = (self.opts.docs, tag(profile));
-        let source = open(&self.path(&format!("source-{t}")))?;
-        let pulled = open(&self.path(&format!("pulled-{t}")))?;
+        // The replicator side runs in processes of its own (see `timed`); this process opens
+        // the source only for the continuous scenario, once they are done with it.
+        let source = self.path(&format!("source-{t}"));
+        let pulled = self.path(&format!("pulled-{t}"));
         let served = self.path(&format!("served-{t}"));
         let mut peer = Peer::start(&served, false).await?;
 
@@ -354,7 +364,7 @@ impl Bench {
         let (pull, rss) = self
             .timed(&pulled, &mut peer, Direction::Pull, profile)
             .await?;
-        let have = pulled.document_count().await?;
+        let have = open_db(&pulled)?.document_count()?;
         if have != n {
             return Err(format!("pull: the puller holds {have} documents, not {n}").into());
         }
@@ -372,9 +382,12 @@ impl Bench {
         });
 
         // 3. Re-sync after 1% changed: pushed from the source, then pulled by the puller.
-        let changed = source
-            .with::<SqliteStore, _>(move |db| write_documents(db, 0, n, 100, 1))
-            .await??;
+        let out = run_helper(&[
+            "__update".into(),
+            source.display().to_string(),
+            n.to_string(),
+        ])?;
+        let changed: u64 = out.trim().trim_start_matches("UPDATED ").parse()?;
         let (push_again, _) = self
             .timed(&source, &mut peer, Direction::Push, profile)
             .await?;
@@ -412,15 +425,17 @@ impl Bench {
         });
 
         // 4. Continuous push: put → stored by the listener process.
-        self.latency(&source, &mut peer, profile).await?;
+        let handle = open(&source)?;
+        self.latency(&handle, &mut peer, profile).await?;
+        drop(handle);
 
         // The puller catches up with the latency documents (not timed), then everything must
         // match: source = served = puller.
         self.timed(&pulled, &mut peer, Direction::Pull, profile)
             .await?;
         peer.quit().await?;
-        verify_equal(&source, &served, "source and listener").await?;
-        verify_equal(&pulled, &served, "puller and listener").await?;
+        verify_equal(&source, &served, "source and listener")?;
+        verify_equal(&pulled, &served, "puller and listener")?;
         Ok(())
     }
 
@@ -520,7 +535,8 @@ impl Bench {
             tag(profile),
             if delta { "on" } else { "off" }
         );
-        let local = open(&self.path(&format!("{name}-local")))?;
+        let local_path = self.path(&format!("{name}-local"));
+        let local = open(&local_path)?;
         let served = self.path(&format!("{name}-served"));
         let mut peer = Peer::start(&served, delta).await?;
         let relay = Proxy::start(peer.port).await?;
@@ -558,7 +574,7 @@ impl Bench {
         replicator.stop().await?;
         drop(relay);
         peer.quit().await?;
-        verify_equal(&local, &served, "delta: local and listener").await?;
+        verify_equal(&local_path, &served, "delta: local and listener")?;
 
         let share = edit as f64 / size as f64;
         self.report.row(
@@ -593,8 +609,8 @@ impl Bench {
             "__populate".into(),
             format!("{}:0:{m}", source_path.display()),
         ])?;
-        let source = open(&source_path)?;
-        let pulled = open(&self.path("large-pulled"))?;
+        let source = source_path;
+        let pulled = self.path("large-pulled");
         let served = self.path("large-served");
         let mut peer = Peer::start(&served, false).await?;
         let (push, push_rss) = self
@@ -604,8 +620,8 @@ impl Bench {
             .timed(&pulled, &mut peer, Direction::Pull, profile)
             .await?;
         peer.quit().await?;
-        verify_equal(&source, &served, "large: source and listener").await?;
-        verify_equal(&pulled, &served, "large: puller and listener").await?;
+        verify_equal(&source, &served, "large: source and listener")?;
+        verify_equal(&pulled, &served, "large: puller and listener")?;
         for (scenario, elapsed, rss) in [
             ("6 peak RSS, push", push, push_rss),
             ("6 peak RSS, pull", pull, pull_rss),

@@ -155,6 +155,10 @@ impl Store for SqliteStore {
         read::document_count(&self.conn)
     }
 
+    fn conflicted_documents(&self) -> Result<Vec<String>, StoreError> {
+        read::conflicted_documents(&self.conn)
+    }
+
     fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         read::local_checkpoint(&self.conn, id)
     }

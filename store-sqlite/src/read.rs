@@ -145,6 +145,19 @@ pub(crate) fn document_count(conn: &Connection) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("document count {n}")))
 }
 
+pub(crate) fn conflicted_documents(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let context = ctx("listing conflicted documents");
+    // The condition is the partial index's own, so only that index is read.
+    let mut stmt = conn
+        .prepare_cached("SELECT doc_id FROM documents WHERE flags & 2 != 0")
+        .map_err(&context)?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+        .map_err(&context)?;
+    Ok(ids)
+}
+
 pub(crate) fn local_checkpoint(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
     conn.prepare_cached("SELECT body FROM local_checkpoints WHERE id = ?1")
         .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())

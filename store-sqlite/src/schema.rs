@@ -45,6 +45,14 @@
 //!                          length INTEGER NOT NULL) WITHOUT ROWID;
 //! ```
 //!
+//! # Version 3
+//!
+//! ```sql
+//! -- The documents whose flags say conflicted (bit 1), which replicators look for at the start
+//! -- of every session (`Store::conflicted_documents`).
+//! CREATE INDEX documents_conflicted ON documents (doc_id) WHERE flags & 2 != 0;
+//! ```
+//!
 //! New databases use 8 KiB pages ([`PAGE_SIZE`]) so that a ~1 KB revision body fits in its
 //! `WITHOUT ROWID` b-tree cell without an overflow page.
 
@@ -122,6 +130,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      INSERT INTO sqlite_sequence (name, seq)
          SELECT 'blob_staging', coalesce(max(rowid), 0) FROM blobs;
      DROP TABLE blobs;",
+    // Version 3: the documents in conflict, found without reading the whole table.
+    "CREATE INDEX documents_conflicted ON documents (doc_id) WHERE flags & 2 != 0;",
 ];
 
 /// What the header of an opened file says, read without writing anything.
@@ -246,7 +256,7 @@ mod tests {
         let h = read_header(&conn).unwrap();
         assert_eq!(h.application_id, APPLICATION_ID);
         assert_eq!(h.user_version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         // Migrating again is a no-op.
         migrate(&mut conn).unwrap();
         let last: i64 = conn
@@ -298,5 +308,40 @@ mod upgrade {
             Some(&b"old blob"[..])
         );
         assert_eq!(store.blob(&[3; 20]).unwrap().as_deref(), Some(&b"new"[..]));
+    }
+
+    /// A version 2 database's conflicted documents are listed after the migration to version
+    /// 3, through the new partial index.
+    #[test]
+    fn version_2_conflicts_are_indexed_by_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.ferry");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO documents (sequence, doc_id, current_rev, flags, body_size, tree) \
+                 VALUES (1, 'plain', '1-aa', 0, 1, x''), (2, 'torn', '2-bb', 2, 1, x''), \
+                        (3, 'gone', '2-cc', 3, 1, x'');",
+            )
+            .unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let store = crate::SqliteStore::open(&path).unwrap();
+        let mut ids = store.conflicted_documents().unwrap();
+        ids.sort();
+        assert_eq!(ids, ["gone", "torn"]);
+        let conn = Connection::open(&path).unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT doc_id FROM documents WHERE flags & 2 != 0",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("documents_conflicted"), "{plan}");
     }
 }

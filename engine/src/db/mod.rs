@@ -150,6 +150,11 @@ impl<S: Store> Database<S> {
         Ok(self.store.last_sequence()?)
     }
 
+    /// The IDs of the documents that are in conflict (see [`Store::conflicted_documents`]).
+    pub fn conflicted_documents(&self) -> Result<Vec<String>, DbError> {
+        Ok(self.store.conflicted_documents()?)
+    }
+
     /// The number of documents, tombstones included.
     pub fn document_count(&self) -> Result<u64, DbError> {
         Ok(self.store.document_count()?)

@@ -48,7 +48,7 @@ macro_rules! store_conformance_tests {
             many_documents_in_one_batch, staged_blobs_are_invisible_until_committed,
             blobs_are_read_in_pieces, committing_a_stored_digest_keeps_one_copy,
             staging_handles_are_checked, failed_batch_leaves_staged_blob_staged,
-            blob_digests_are_listed_in_pages);
+            blob_digests_are_listed_in_pages, conflicted_documents_are_listed);
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -769,4 +769,44 @@ pub fn blob_digests_are_listed_in_pages<S: Store>(store: &mut S) {
         paged.extend(page);
     }
     assert_eq!(paged, sorted);
+}
+
+/// `conflicted_documents` lists exactly the documents whose current flags say conflicted,
+/// following updates, and never one that was purged.
+pub fn conflicted_documents_are_listed<S: Store>(store: &mut S) {
+    let conflicted = |doc_id: &str, current: RevId| {
+        let mut record = record(doc_id, current.clone(), false);
+        record.flags.conflicted = true;
+        WriteOp::PutDocument {
+            record,
+            put_bodies: vec![(current, b"body".to_vec())],
+            drop_bodies: Vec::new(),
+        }
+    };
+    let listed = |store: &S| {
+        let mut ids = store.conflicted_documents().unwrap();
+        ids.sort();
+        ids
+    };
+    assert!(listed(store).is_empty());
+    for i in 0..50u8 {
+        apply_one(store, put(&format!("plain-{i:02}"), rev(1, i), b"x"));
+    }
+    apply_one(store, conflicted("c", rev(2, 1)));
+    apply_one(store, conflicted("a", rev(2, 2)));
+    apply_one(store, put("b", rev(1, 3), b"b"));
+    assert_eq!(listed(store), ["a", "c"]);
+    // Resolved: the same document without the flag.
+    apply_one(store, put("c", rev(3, 4), b"resolved"));
+    assert_eq!(listed(store), ["a"]);
+    // Conflicted later.
+    apply_one(store, conflicted("b", rev(2, 5)));
+    assert_eq!(listed(store), ["a", "b"]);
+    apply_one(
+        store,
+        WriteOp::PurgeDocument {
+            doc_id: "a".to_owned(),
+        },
+    );
+    assert_eq!(listed(store), ["b"]);
 }

@@ -55,6 +55,25 @@ pub trait Store: Send {
     /// The number of documents (tombstones included).
     fn document_count(&self) -> Result<u64, StoreError>;
 
+    /// The IDs of the documents whose flags say `conflicted`, in no particular order. The
+    /// default pages through the whole changes feed; stores that can find them faster (an
+    /// index) override it, since replicators ask at the start of every session.
+    fn conflicted_documents(&self) -> Result<Vec<String>, StoreError> {
+        let mut since = 0;
+        let mut found = Vec::new();
+        loop {
+            let page = self.changes_since(since, 1_000)?;
+            let Some(last) = page.last() else { break };
+            since = last.sequence;
+            found.extend(
+                page.into_iter()
+                    .filter(|e| e.flags.conflicted)
+                    .map(|e| e.doc_id),
+            );
+        }
+        Ok(found)
+    }
+
     /// A local checkpoint by ID.
     fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 

@@ -133,26 +133,16 @@ impl ActiveSession {
         &mut self,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
-        let mut since = 0;
         let mut found = Vec::new();
-        loop {
-            let page = db.changes_since(since, 1_000)?;
-            let Some(last) = page.last() else { break };
-            since = last.sequence;
-            for entry in page.into_iter().filter(|e| e.flags.conflicted) {
-                let Some((_, tree)) = db.revision_tree(&entry.doc_id)? else {
-                    continue;
-                };
-                let Some(current) = tree.current().cloned() else {
-                    continue;
-                };
-                for other in tree.live_conflicts() {
-                    found.push((
-                        entry.doc_id.clone(),
-                        current.clone(),
-                        other.rev_id().clone(),
-                    ));
-                }
+        for doc_id in db.conflicted_documents()? {
+            let Some((_, tree)) = db.revision_tree(&doc_id)? else {
+                continue;
+            };
+            let Some(current) = tree.current().cloned() else {
+                continue;
+            };
+            for other in tree.live_conflicts() {
+                found.push((doc_id.clone(), current.clone(), other.rev_id().clone()));
             }
         }
         self.resolve_conflicts(db, found)
