@@ -713,7 +713,7 @@ impl Bench {
                    "ratio_to_raw": round(rate / self.raw_rate, 4), "peak_rss_mib": rss.json()}),
         )?;
         self.report.goal(Goal {
-            what: "100 replicators ≥ 0.8 × one replicator".into(),
+            what: format!("{count} replicators ≥ 0.8 × one replicator"),
             target: "≥ 0.80",
             measured: format!("{ratio:.2}"),
             met: ratio >= 0.8,
@@ -732,30 +732,9 @@ impl Bench {
                 source.put(&workload::doc_id(i), &workload::body(i, 0), None)?;
             }
             let mut push_pair = Pair::new(source, memory_db(2), profile);
-            let remote = RemoteIdentity::Uuid(push_pair.passive_db.uuid());
-            let started = Instant::now();
-            push_pair.connect(
-                ActiveConfig::new(Direction::Push, remote),
-                PassiveConfig::default(),
-            );
-            push_pair.run(usize::MAX);
-            let push = started.elapsed();
-            if let Some(error) = push_pair.active_error() {
-                return Err(format!("engine push failed: {error:?}").into());
-            }
-
+            let push = run_pair(&mut push_pair, Direction::Push)?;
             let mut pull_pair = Pair::new(memory_db(3), push_pair.passive_db, profile);
-            let remote = RemoteIdentity::Uuid(pull_pair.passive_db.uuid());
-            let started = Instant::now();
-            pull_pair.connect(
-                ActiveConfig::new(Direction::Pull, remote),
-                PassiveConfig::default(),
-            );
-            pull_pair.run(usize::MAX);
-            let pull = started.elapsed();
-            if let Some(error) = pull_pair.active_error() {
-                return Err(format!("engine pull failed: {error:?}").into());
-            }
+            let pull = run_pair(&mut pull_pair, Direction::Pull)?;
             for (what, a, b) in [
                 ("push", &push_pair.active_db, &pull_pair.passive_db),
                 ("pull", &pull_pair.active_db, &pull_pair.passive_db),
@@ -785,5 +764,22 @@ impl Bench {
             });
         }
         Ok(())
+    }
+}
+
+/// Runs a one-shot replication in `direction` over an in-memory pair to quiescence; returns
+/// how long it took.
+fn run_pair(pair: &mut Pair, direction: Direction) -> Result<Duration, Failure> {
+    let remote = RemoteIdentity::Uuid(pair.passive_db.uuid());
+    let started = Instant::now();
+    pair.connect(
+        ActiveConfig::new(direction, remote),
+        PassiveConfig::default(),
+    );
+    pair.run(usize::MAX);
+    let elapsed = started.elapsed();
+    match pair.active_error() {
+        Some(error) => Err(format!("engine {direction:?} failed: {error:?}").into()),
+        None => Ok(elapsed),
     }
 }
