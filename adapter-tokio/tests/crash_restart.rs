@@ -11,9 +11,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,17 +19,17 @@ use std::time::{Duration, Instant};
 use ferry_engine::db::{Database as Db, DatabaseConfig};
 use ferry_engine::repl::{ActiveEvent, Direction};
 use ferry_store_sqlite::SqliteStore;
+use ferry_testkit::child::{ChildProcess, env_vars, serve_commands};
 use ferry_tests::check::{differences, snapshot};
 use ferry_tests::rng::Rng;
 use ferry_tests::workload;
 use ferry_tokio::{
-    ActivityLevel, Database, Listener, ListenerConfig, Replicator, ReplicatorConfig,
+    ActivityLevel, Database, Listener, ListenerConfig, Replicator, ReplicatorConfig, TokioRuntime,
 };
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 const ENV_DB: &str = "FERRY_CRASH_LISTENER_DB";
 const ENV_PORT: &str = "FERRY_CRASH_LISTENER_PORT";
-const READY: &str = "FERRY-LISTENER-READY ";
 const KILLS: usize = 10;
 const SEED: u64 = 0x5EED_C4A5_2026_1202;
 
@@ -46,68 +44,43 @@ fn document_count() -> u64 {
 #[test]
 #[ignore = "child process of `listener_killed_during_a_continuous_push_loses_nothing`"]
 fn crash_child_listener() {
-    let path = std::env::var(ENV_DB).expect("run by the crash-restart test only");
-    let port: u16 = std::env::var(ENV_PORT).unwrap().parse().unwrap();
+    let env = env_vars(&[ENV_DB, ENV_PORT]);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            let store = SqliteStore::open(&path).unwrap();
+            let store = SqliteStore::open(&env[ENV_DB]).unwrap();
             let db = Database::open_store("db", store).unwrap();
             let listener = Listener::start(
                 ListenerConfig::new(db)
                     .disable_tls(true)
                     .network_interface("127.0.0.1")
-                    .port(port),
+                    .port(env[ENV_PORT].parse().unwrap()),
             )
             .await
             .unwrap();
-            println!("{READY}{}", listener.port());
-            std::future::pending::<()>().await;
+            // It takes no commands: it serves until the parent kills it (or closes its stdin).
+            serve_commands::<TokioRuntime>(&listener.port().to_string(), |command| {
+                std::future::ready(format!("ERR unknown command {command:?}")).boxed()
+            })
+            .await;
         });
 }
 
 /// Starts the listener process; returns it with the port it serves.
-fn spawn_listener(db: &Path, port: u16) -> (Child, u16) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_child_listener",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(ENV_DB, db)
-        .env(ENV_PORT, port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("the listener process ended before it was ready")
-            .unwrap();
-        if let Some(port) = line.strip_prefix(READY) {
-            break port.trim().parse().unwrap();
-        }
-    };
-    // Keep reading: a closed pipe would fail the child's next write to stdout.
-    std::thread::spawn(move || lines.for_each(drop));
+async fn spawn_listener(db: &Path, port: u16) -> (ChildProcess, u16) {
+    let child = ChildProcess::spawn::<TokioRuntime>(
+        "crash_child_listener",
+        &[
+            (ENV_DB, db.as_os_str().to_owned()),
+            (ENV_PORT, port.to_string().into()),
+        ],
+    )
+    .await;
+    let port = child.ready()[0].parse().unwrap();
     (child, port)
-}
-
-/// Kills the listener process on drop, so a failing test leaves no process behind.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The listener's database as the parent sees it after a kill: documents, and integrity.
@@ -144,8 +117,7 @@ fn listener_killed_during_a_continuous_push_loses_nothing() {
             .await
             .unwrap();
 
-        let (child, port) = spawn_listener(&served, 0);
-        let mut child = Killed(child);
+        let (mut child, port) = spawn_listener(&served, 0).await;
         let replicator = Replicator::new(
             ReplicatorConfig::new(local.clone(), format!("ws://127.0.0.1:{port}/db"))
                 .replicator_type(Direction::Push)
@@ -190,12 +162,11 @@ fn listener_killed_during_a_continuous_push_loses_nothing() {
                 );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            child.0.kill().unwrap();
-            child.0.wait().unwrap();
+            child.kill();
             let (count, _) = inspect(&served);
             after_kill.push(count);
             assert!(count < n, "kill {kill} came after the push finished");
-            child = Killed(spawn_listener(&served, port).0);
+            child = spawn_listener(&served, port).await.0;
         }
 
         // The last listener runs to the end: wait for the replicator to be idle with nothing

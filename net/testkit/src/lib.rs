@@ -10,6 +10,7 @@
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
+pub mod child;
 pub mod common;
 pub mod continuous;
 pub mod cross;
