@@ -106,32 +106,46 @@ struct ConnReport {
     compared: usize,
 }
 
-/// Fires the insert timer after `revs` were sent. Until it fires, none of them may have been
-/// answered nor stored: a `rev` is answered only once durably stored.
-fn settle_revs(replay: &mut Replay, revs: &mut Vec<u64>) {
-    if !revs.is_empty() {
-        let stored = replay.db.last_sequence().expect("read");
-        for n in revs.iter() {
-            assert!(!replay.replies.contains_key(n), "rev {n} answered early");
+/// A pushed `rev` not answered yet: its request number, document and revision ID.
+type UnansweredRev = (u64, String, String);
+
+/// Asserts that every `rev` of `revs` answered so far is stored: a `rev` is answered only
+/// once durably stored. Returns how many are answered.
+fn answered_only_once_stored(replay: &Replay, revs: &[UnansweredRev]) -> usize {
+    let mut answered = 0;
+    for (n, doc_id, rev_id) in revs {
+        if replay.replies.contains_key(n) {
+            let have = replay
+                .db
+                .known_ancestors(doc_id, &rev(rev_id), 1)
+                .expect("read")
+                .is_none();
+            assert!(
+                have,
+                "rev {n} ({doc_id} {rev_id}) answered before it was stored"
+            );
+            answered += 1;
         }
+    }
+    answered
+}
+
+/// Lets the revisions `revs` be stored and answered. They are stored (and answered) as soon
+/// as every revision the session asked for has arrived; otherwise the insert timer must be
+/// armed, and they are stored when it fires.
+fn settle_revs(replay: &mut Replay, revs: &mut Vec<UnansweredRev>) {
+    if answered_only_once_stored(replay, revs) < revs.len() {
         assert!(
             replay.session.poll_timeout().is_some(),
             "insert timer armed"
         );
-        replay.pump();
-        assert_eq!(
-            replay.db.last_sequence().expect("read"),
-            stored,
-            "not stored yet"
-        );
     }
     replay.settle();
-    for n in revs.iter() {
-        assert!(
-            replay.replies.contains_key(n),
-            "rev {n} answered once stored"
-        );
-    }
+    assert_eq!(
+        answered_only_once_stored(replay, revs),
+        revs.len(),
+        "every rev answered once settled"
+    );
     revs.clear();
 }
 
@@ -144,7 +158,7 @@ fn replay_conn(
     refused: &BTreeMap<u64, (&str, i64)>,
 ) -> ConnReport {
     let msgs: Vec<&Recorded> = recording.iter().filter(|m| m.conn == conn).collect();
-    let mut unanswered_revs: Vec<u64> = Vec::new();
+    let mut unanswered_revs: Vec<UnansweredRev> = Vec::new();
     let mut sent = 0;
     // Requests in the order LiteCore started them (numbers); the file lists them in completion
     // order, which differs when a big message is interleaved with small ones.
@@ -163,13 +177,15 @@ fn replay_conn(
         assert_eq!(number, m.number, "conn {conn}: same request numbers");
         sent += 1;
         replay.pump();
+        answered_only_once_stored(replay, &unanswered_revs);
         // A revision with blobs is answered as soon as its blobs arrive (the client answers
         // the session's getAttachment at once), not when the insert timer fires.
         if m.message.profile() == Some(names::REV)
             && !refused.contains_key(&number)
             && !references_blobs(&m.message)
         {
-            unanswered_revs.push(number);
+            let property = |name| m.message.property(name).expect("rev properties").to_owned();
+            unanswered_revs.push((number, property("id"), property("rev")));
         }
     }
     settle_revs(replay, &mut unanswered_revs);

@@ -181,6 +181,55 @@ fn continuous_replication_carries_live_changes_both_ways() {
     }
 }
 
+/// A received revision waits `insert_delay` for others to share its transaction only while
+/// more revisions that were asked for are on their way: a live change alone is stored as soon
+/// as it arrives, both ways, even with an hour's delay configured.
+#[test]
+fn a_live_change_is_stored_without_waiting_for_the_insert_delay() {
+    let hour = std::time::Duration::from_secs(3_600);
+    for profile in PROFILES {
+        let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+        fill(&mut pair.active_db, "a", 300);
+        let mut active = continuous(&pair, Direction::PushAndPull);
+        active.insert_delay = hour;
+        active.insert_batch = 100;
+        let mut passive = PassiveConfig::default();
+        passive.insert_delay = hour;
+        passive.insert_batch = 100;
+        pair.connect(active, passive);
+        pair.run(100_000);
+        assert_converged(&pair);
+        assert!(
+            pair.clock.elapsed() < hour,
+            "{profile:?}: the initial push waited for the delay: {:?}",
+            pair.clock.elapsed()
+        );
+
+        let before = pair.clock.elapsed();
+        let pushed = pair
+            .active_db
+            .put("live-a", &json(r#"{"n":1}"#), None)
+            .unwrap();
+        pair.active_db_changed();
+        pair.run(100_000);
+        assert_eq!(pair.passive_db.get("live-a").unwrap().unwrap().rev, pushed);
+        let pulled = pair
+            .passive_db
+            .put("live-p", &json(r#"{"n":2}"#), None)
+            .unwrap();
+        pair.passive_db_changed();
+        pair.run(100_000);
+        assert_eq!(pair.active_db.get("live-p").unwrap().unwrap().rev, pulled);
+        assert!(
+            pair.clock.elapsed() - before < std::time::Duration::from_secs(1),
+            "{profile:?}: live changes took {:?} of virtual time",
+            pair.clock.elapsed() - before
+        );
+        assert_converged(&pair);
+        assert_eq!(pair.active_error(), None);
+    }
+}
+
 #[test]
 fn resuming_from_the_checkpoint_sends_only_new_documents() {
     let mut pair = Pair::new(memory_db(1), memory_db(2), Profile::Ferry1);

@@ -107,6 +107,7 @@ pub struct ActiveConfig {
     /// Received revisions inserted in one transaction, at most (default 500).
     pub insert_batch: usize,
     /// How long a received revision may wait for more to share its transaction (default 1 ms).
+    /// It does not wait when every revision asked for has arrived.
     pub insert_delay: Duration,
     /// Longest `history` asked of the peer (default 20).
     pub max_history: usize,

@@ -35,6 +35,10 @@ pub(super) struct Pull {
     caught_up: bool,
     pending: Vec<PendingInsert>,
     insert_deadline: Option<Instant>,
+    /// Revisions our answers asked for that have not arrived (as `rev` or `norev`) yet. When
+    /// none is awaited, received revisions are stored at once instead of waiting
+    /// `insert_delay` for company that is not coming.
+    awaited: usize,
     /// `changes` requests not answered yet because too many pulled changes are unfinished.
     held: VecDeque<(MessageNumber, Vec<cat::ChangeRow>)>,
     completed: u64,
@@ -52,6 +56,7 @@ impl Pull {
             caught_up: false,
             pending: Vec::new(),
             insert_deadline: None,
+            awaited: 0,
             held: VecDeque::new(),
             completed: 0,
             total: 0,
@@ -213,6 +218,7 @@ impl ActiveSession {
                 }
                 Some(known) => {
                     pull.progress.announced(row.seq, false);
+                    pull.awaited += 1;
                     answers.push(ChangeAnswer::Send { known });
                 }
             }
@@ -244,6 +250,7 @@ impl ActiveSession {
         let Some(pull) = self.pull.as_mut() else {
             return Ok(());
         };
+        pull.awaited = pull.awaited.saturating_sub(1);
         let pending = pull.pending.iter().map(|p| &p.revision);
         let body = match pull.deltas.stored_body(self.profile, db, &rev, pending) {
             Ok(body) => body,
@@ -385,6 +392,7 @@ impl ActiveSession {
         let Some(pull) = self.pull.as_mut() else {
             return Ok(());
         };
+        pull.awaited = pull.awaited.saturating_sub(1);
         pull.finish(norev.sequence.as_ref());
         self.events.push_back(ActiveEvent::DocumentFailed {
             doc_id: norev.doc_id,
@@ -482,7 +490,10 @@ impl ActiveSession {
         let Some(pull) = self.pull.as_ref() else {
             return Ok(());
         };
-        if pull.pending.len() >= self.config.insert_batch {
+        // A full batch is stored, and so is what arrived once every revision asked for is
+        // here: waiting for more would only add latency.
+        let all_arrived = pull.awaited == 0 && !pull.pending.is_empty();
+        if all_arrived || pull.pending.len() >= self.config.insert_batch {
             self.flush_pulled(now, db)?;
         }
         loop {

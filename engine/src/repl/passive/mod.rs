@@ -7,7 +7,8 @@
 //!
 //! Every request is answered (unless sent no-reply): a pushed `rev` only once it is durably
 //! stored (received revisions share one store transaction, flushed when `insert_batch` are
-//! waiting or `insert_delay` after the first), anything it cannot do with an error reply —
+//! waiting, when every revision our answers asked for has arrived, or `insert_delay` after the
+//! first), anything it cannot do with an error reply —
 //! HTTP 400 malformed, 403 read-only, 404 unknown checkpoint or blob, 409 conflict, 413 too
 //! large, 422 a delta it cannot apply (the peer resends the body in full), BLIP 404 unknown
 //! request type. A refused request changes nothing and never ends the
@@ -51,6 +52,7 @@ pub struct PassiveConfig {
     /// Received revisions inserted in one store transaction, at most (default 500).
     pub insert_batch: usize,
     /// How long a received revision may wait for more to share its transaction (default 1 ms).
+    /// It does not wait when every revision asked for has arrived.
     pub insert_delay: Duration,
     /// Longest `history` we ask peers to send (`maxHistory` in replies; default 20).
     pub max_history: usize,
@@ -139,6 +141,10 @@ pub struct PassiveSession {
     feed: Option<Feed>,
     pending_inserts: Vec<PendingInsert>,
     insert_deadline: Option<Instant>,
+    /// Revisions our answers to `changes` / `proposeChanges` asked for that have not arrived
+    /// (as `rev` or `norev`) yet. When none is awaited, received revisions are stored at once
+    /// instead of waiting `insert_delay` for company that is not coming.
+    revs_awaited: usize,
     events: VecDeque<PassiveEvent>,
     failed: Option<SessionError>,
     /// Requests awaiting replies: number → what they were.
@@ -187,6 +193,7 @@ impl PassiveSession {
             feed: None,
             pending_inserts: Vec::new(),
             insert_deadline: None,
+            revs_awaited: 0,
             events: VecDeque::new(),
             failed: None,
             sent: BTreeMap::new(),
@@ -380,8 +387,10 @@ impl PassiveSession {
             }
         }
         // Revisions whose blobs just arrived are stored now: a compaction between the blobs'
-        // commit and the revision's would remove the blobs.
-        if blobs_arrived || self.pending_inserts.len() >= self.config.insert_batch {
+        // commit and the revision's would remove the blobs. A full batch is stored, and so is
+        // what arrived once every revision asked for is here: waiting would only add latency.
+        let all_arrived = self.revs_awaited == 0 && !self.pending_inserts.is_empty();
+        if blobs_arrived || all_arrived || self.pending_inserts.len() >= self.config.insert_batch {
             self.flush_inserts(now, db)?;
         }
         self.pump(now, db)
@@ -419,17 +428,23 @@ impl PassiveSession {
                 }
                 Err(Refusal::read_only())
             }
-            names::REV => self.receive_rev(now, number, &msg, no_reply, db),
+            names::REV => {
+                self.revs_awaited = self.revs_awaited.saturating_sub(1);
+                self.receive_rev(now, number, &msg, no_reply, db)
+            }
             // The pusher could not send a revision it proposed; nothing is stored for it. LiteCore
             // sends it no-reply; a request that wants a reply gets an empty one.
-            names::NO_REV => match cat::NoRev::from_message(&msg) {
-                Err(e) => Err(e.into()),
-                Ok(_) if no_reply => Ok(()),
-                Ok(_) => self
-                    .conn
-                    .send_reply(number, &Message::new())
-                    .map_err(Refusal::from_send),
-            },
+            names::NO_REV => {
+                self.revs_awaited = self.revs_awaited.saturating_sub(1);
+                match cat::NoRev::from_message(&msg) {
+                    Err(e) => Err(e.into()),
+                    Ok(_) if no_reply => Ok(()),
+                    Ok(_) => self
+                        .conn
+                        .send_reply(number, &Message::new())
+                        .map_err(Refusal::from_send),
+                }
+            }
             names::GET_ATTACHMENT | names::PROVE_ATTACHMENT => {
                 return super::blobs::serve(number, &msg, no_reply, &mut self.conn, db);
             }

@@ -151,6 +151,10 @@ impl PassiveSession {
                 },
             );
         }
+        self.revs_awaited += answers
+            .iter()
+            .filter(|a| matches!(a, ChangeAnswer::Send { .. }))
+            .count();
         let reply = self
             .replication_reply()
             .with_body(cat::encode_change_answers(self.profile, &answers));
@@ -184,6 +188,10 @@ impl PassiveSession {
                 },
             });
         }
+        self.revs_awaited += answers
+            .iter()
+            .filter(|a| matches!(a, ProposalAnswer::Send))
+            .count();
         let reply = self
             .replication_reply()
             .with_body(cat::encode_proposal_answers(self.profile, &answers));
