@@ -36,6 +36,10 @@
 //!   on SQLite's write lock, waiting up to the busy timeout ([`SqliteConfig::busy_timeout`]) and
 //!   then failing with [`StoreError::Busy`]. Guards ([`WriteOp::ExpectDocument`]) and
 //!   checkpoint generations are checked inside that transaction.
+//! - Reads are one statement each, in its own implicit read transaction, unless a host batches
+//!   them ([`Store::begin_read_batch`]): then they share one read transaction — one snapshot,
+//!   one acquisition of SQLite's locks — until [`Store::end_read_batch`] or the next write,
+//!   which commits the read transaction before it begins its own.
 //!
 //! ## Blobs
 //!
@@ -70,6 +74,8 @@ mod write;
 use ferry_engine::store::{
     BlobDigest, ChangeEntry, DocRecord, Sequence, StagingId, Store, StoreError, WriteBatch,
 };
+use std::cell::Cell;
+
 use rusqlite::Connection;
 
 pub use config::{SqliteConfig, Synchronous};
@@ -80,6 +86,16 @@ pub use read::SqliteReader;
 pub struct SqliteStore {
     conn: Connection,
     config: SqliteConfig,
+    reads: Cell<ReadBatch>,
+}
+
+/// The state of [`Store::begin_read_batch`].
+#[derive(Debug, Clone, Copy, Default)]
+struct ReadBatch {
+    /// Reads share one read transaction.
+    batching: bool,
+    /// That read transaction is open.
+    open: bool,
 }
 
 impl SqliteStore {
@@ -101,7 +117,11 @@ impl SqliteStore {
             // Blobs a previous process left half-written can never be finished.
             blobs::discard_staged(&mut conn)?;
         }
-        let store = SqliteStore { conn, config };
+        let store = SqliteStore {
+            conn,
+            config,
+            reads: Cell::default(),
+        };
         // The single database row must be there; fail now rather than on the first read.
         read::last_sequence(&store.conn)?;
         Ok(store)
@@ -124,47 +144,102 @@ impl SqliteStore {
 
     /// Closes the connection, reporting any error (dropping the store closes it too, silently).
     pub fn close(self) -> Result<(), StoreError> {
+        self.end_read_batch()?;
         self.conn
             .close()
             .map_err(|(_, e)| error::map("closing the database", e))
     }
 }
 
+impl SqliteStore {
+    /// The connection to read through: in a read batch, inside its read transaction (begun on
+    /// the first read).
+    fn read(&self) -> Result<&Connection, StoreError> {
+        let mut reads = self.reads.get();
+        if reads.batching && !reads.open {
+            self.conn
+                .prepare_cached("BEGIN")
+                .and_then(|mut begin| begin.execute([]))
+                .map_err(|e| error::map("beginning a read transaction", e))?;
+            reads.open = true;
+            self.reads.set(reads);
+        }
+        Ok(&self.conn)
+    }
+
+    /// The connection to write through, with no read transaction open (a write begins its own).
+    fn write(&mut self) -> Result<&mut Connection, StoreError> {
+        self.end_read_transaction()?;
+        Ok(&mut self.conn)
+    }
+
+    /// Commits the batch's read transaction, if one is open.
+    fn end_read_transaction(&self) -> Result<(), StoreError> {
+        let mut reads = self.reads.get();
+        if reads.open {
+            // Cleared first: after a failed COMMIT SQLite has ended the transaction anyway
+            // (a read transaction has nothing to keep), so the next read begins a new one.
+            reads.open = false;
+            self.reads.set(reads);
+            if !self.conn.is_autocommit() {
+                self.conn
+                    .prepare_cached("COMMIT")
+                    .and_then(|mut commit| commit.execute([]))
+                    .map_err(|e| error::map("ending a read transaction", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Store for SqliteStore {
+    fn begin_read_batch(&self) {
+        let mut reads = self.reads.get();
+        reads.batching = true;
+        self.reads.set(reads);
+    }
+
+    fn end_read_batch(&self) -> Result<(), StoreError> {
+        let mut reads = self.reads.get();
+        reads.batching = false;
+        self.reads.set(reads);
+        self.end_read_transaction()
+    }
+
     fn uuid(&self) -> Result<Option<[u8; 16]>, StoreError> {
-        read::uuid(&self.conn)
+        read::uuid(self.read()?)
     }
 
     fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
-        read::document(&self.conn, doc_id)
+        read::document(self.read()?, doc_id)
     }
 
     fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        read::body(&self.conn, doc_id, rev_id)
+        read::body(self.read()?, doc_id, rev_id)
     }
 
     fn last_sequence(&self) -> Result<Sequence, StoreError> {
-        read::last_sequence(&self.conn)
+        read::last_sequence(self.read()?)
     }
 
     fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
-        read::changes_since(&self.conn, since, limit)
+        read::changes_since(self.read()?, since, limit)
     }
 
     fn document_count(&self) -> Result<u64, StoreError> {
-        read::document_count(&self.conn)
+        read::document_count(self.read()?)
     }
 
     fn conflicted_documents(&self) -> Result<Vec<String>, StoreError> {
-        read::conflicted_documents(&self.conn)
+        read::conflicted_documents(self.read()?)
     }
 
     fn local_checkpoint(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        read::local_checkpoint(&self.conn, id)
+        read::local_checkpoint(self.read()?, id)
     }
 
     fn peer_checkpoint(&self, id: &str) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
-        read::peer_checkpoint(&self.conn, id)
+        read::peer_checkpoint(self.read()?, id)
     }
 
     fn set_peer_checkpoint(
@@ -173,11 +248,11 @@ impl Store for SqliteStore {
         expected: Option<u64>,
         body: &[u8],
     ) -> Result<u64, StoreError> {
-        write::set_peer_checkpoint(&mut self.conn, id, expected, body)
+        write::set_peer_checkpoint(self.write()?, id, expected, body)
     }
 
     fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError> {
-        blobs::length(&self.conn, digest)
+        blobs::length(self.read()?, digest)
     }
 
     fn read_blob(
@@ -186,7 +261,7 @@ impl Store for SqliteStore {
         offset: u64,
         max: usize,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        blobs::read(&self.conn, digest, offset, max)
+        blobs::read(self.read()?, digest, offset, max)
     }
 
     fn blob_digests(
@@ -194,23 +269,23 @@ impl Store for SqliteStore {
         after: Option<&BlobDigest>,
         limit: usize,
     ) -> Result<Vec<BlobDigest>, StoreError> {
-        blobs::digests(&self.conn, after, limit)
+        blobs::digests(self.read()?, after, limit)
     }
 
     fn begin_blob(&mut self) -> Result<StagingId, StoreError> {
-        blobs::begin(&self.conn)
+        blobs::begin(self.write()?)
     }
 
     fn append_blob(&mut self, staging: StagingId, bytes: &[u8]) -> Result<(), StoreError> {
-        blobs::append(&mut self.conn, staging, bytes)
+        blobs::append(self.write()?, staging, bytes)
     }
 
     fn abort_blob(&mut self, staging: StagingId) -> Result<(), StoreError> {
-        blobs::abort(&self.conn, staging)
+        blobs::abort(self.write()?, staging)
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
-        write::apply(&mut self.conn, batch)
+        write::apply(self.write()?, batch)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Read queries, shared by the writer ([`crate::SqliteStore`]) and readers ([`SqliteReader`]).
 //!
-//! Every query is a cached prepared statement. Each call is its own read transaction: under WAL
-//! it sees the last commit made before it started and never waits for the writer.
+//! Every query is a cached prepared statement. Each call is its own read transaction (unless
+//! the store batches reads, see `Store::begin_read_batch`): under WAL it sees the last commit
+//! made before it started and never waits for the writer.
 
 use ferry_engine::rev::RevId;
 use ferry_engine::store::{BlobDigest, ChangeEntry, DocFlags, DocRecord, Sequence, StoreError};

@@ -309,3 +309,54 @@ fn guards_and_checkpoint_generations_hold_across_connections() {
     );
     assert_eq!(b.set_peer_checkpoint("cp", Some(1), b"from b").unwrap(), 2);
 }
+
+/// A read batch is one snapshot: another connection's commit becomes visible when the batch
+/// ends, or at the batch's own next write (which commits the read transaction before it
+/// begins its own, and does not fail for it); outside a batch every read sees the last commit.
+#[test]
+fn a_read_batch_is_one_snapshot_until_it_ends_or_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batched.ferry");
+    let mut a = SqliteStore::open(&path).unwrap();
+    let mut b = SqliteStore::open(&path).unwrap();
+
+    a.begin_read_batch();
+    assert_eq!(a.document("x").unwrap(), None);
+    b.apply(batch([put("x", rev(1, 1), b"x")])).unwrap();
+    assert_eq!(a.document("x").unwrap(), None, "the batch's snapshot");
+    assert_eq!(a.last_sequence().unwrap(), 0, "the batch's snapshot");
+    a.end_read_batch().unwrap();
+    assert!(
+        a.document("x").unwrap().is_some(),
+        "seen once the batch ended"
+    );
+
+    a.begin_read_batch();
+    assert_eq!(a.document("y").unwrap(), None);
+    b.apply(batch([put("y", rev(1, 2), b"y")])).unwrap();
+    assert_eq!(a.document("y").unwrap(), None, "the batch's snapshot");
+    a.apply(batch([put("z", rev(1, 3), b"z")]))
+        .expect("a write inside a read batch");
+    assert!(
+        a.document("y").unwrap().is_some(),
+        "a new snapshot after the write"
+    );
+    assert_eq!(a.last_sequence().unwrap(), 3);
+    // A commit by the other connection during the batch's second snapshot is not seen...
+    b.apply(batch([put("w", rev(1, 4), b"w")])).unwrap();
+    assert_eq!(a.document("w").unwrap(), None);
+    // ...and blocks nothing: the other connection writes again, then the batch ends.
+    b.set_peer_checkpoint("peer", None, b"cp").unwrap();
+    a.end_read_batch().unwrap();
+    assert!(a.document("w").unwrap().is_some());
+    assert_eq!(
+        a.peer_checkpoint("peer").unwrap().map(|(body, _)| body),
+        Some(b"cp".to_vec())
+    );
+
+    // Outside a batch, every read sees the last commit.
+    b.apply(batch([put("v", rev(1, 5), b"v")])).unwrap();
+    assert!(a.document("v").unwrap().is_some());
+    a.close().unwrap();
+    b.close().unwrap();
+}

@@ -135,6 +135,20 @@ pub trait Store: Send {
         Ok(self.blob_length(digest)?.is_some())
     }
 
+    /// Lets the reads that follow share one consistent snapshot until
+    /// [`Store::end_read_batch`] — for SQLite, one read transaction instead of one per
+    /// statement. A write in between ends the shared snapshot first (the write sees and
+    /// changes the latest state); the reads after it start a new one. A host batches the reads
+    /// of one input (a frame, a timer) and ends the batch before it waits for the next, so the
+    /// store sees other connections' writes again. The default does nothing.
+    fn begin_read_batch(&self) {}
+
+    /// Ends what [`Store::begin_read_batch`] began: reads see other connections' writes again,
+    /// one statement at a time. Ending no batch does nothing.
+    fn end_read_batch(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Applies every operation of `batch` in one atomic transaction and returns, in order, the
     /// sequence assigned to each [`WriteOp::PutDocument`] of the batch. Sequences are assigned
     /// from `last_sequence() + 1` upward in the order of the operations.

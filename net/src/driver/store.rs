@@ -21,6 +21,10 @@ use super::remote::RemoteIds;
 use super::replicator::{Repl, ReplSetup};
 use crate::upgrade::Negotiated;
 
+/// Commands handled in one batch of store reads at most, before the batch ends (and other
+/// connections' writes become visible) even if more are queued.
+const COMMANDS_PER_READ_BATCH: usize = 64;
+
 /// Identifies a connection (listener or replicator side) within a process.
 pub(crate) type ConnId = u64;
 /// Identifies a replicator within its database.
@@ -322,13 +326,32 @@ impl<S: Store + 'static> Driver<S> {
                     }
                 }
             };
-            let now = Instant::now();
-            match command {
-                Some(command) => self.handle(now, command),
-                None => self.fire_timers(now),
+            // The commands already queued are handled with this one, their reads sharing one
+            // snapshot of the store (one SQLite read transaction instead of one per
+            // statement); the batch ends before the thread waits again.
+            self.db.store().begin_read_batch();
+            let mut next = command;
+            let mut handled = 0;
+            loop {
+                let now = Instant::now();
+                match next {
+                    Some(command) => self.handle(now, command),
+                    None => self.fire_timers(now),
+                }
+                if self.changed.swap(false, Ordering::AcqRel) {
+                    self.database_changed(now);
+                }
+                handled += 1;
+                if handled == COMMANDS_PER_READ_BATCH {
+                    break;
+                }
+                match self.rx.try_recv() {
+                    Ok(command) => next = Some(command),
+                    Err(_) => break,
+                }
             }
-            if self.changed.swap(false, Ordering::AcqRel) {
-                self.database_changed(now);
+            if let Err(error) = self.db.store().end_read_batch() {
+                tracing::warn!(%error, "ending a batch of reads failed");
             }
         }
         for passive in self.passive.values() {

@@ -49,7 +49,8 @@ macro_rules! store_conformance_tests {
             many_documents_in_one_batch, staged_blobs_are_invisible_until_committed,
             blobs_are_read_in_pieces, committing_a_stored_digest_keeps_one_copy,
             staging_handles_are_checked, failed_batch_leaves_staged_blob_staged,
-            blob_digests_are_listed_in_pages, conflicted_documents_are_listed);
+            blob_digests_are_listed_in_pages, conflicted_documents_are_listed,
+            batched_reads_see_the_stores_own_writes);
     };
     (@tests $make:expr; $($check:ident),* $(,)?) => {
         $(
@@ -590,4 +591,31 @@ pub fn conflicted_documents_are_listed<S: Store>(store: &mut S) {
         },
     );
     assert_eq!(listed(store), ["b"]);
+}
+
+/// Reads in a read batch see the store's own writes made during the batch (a write ends the
+/// shared snapshot), and ending the batch, twice or without one, is harmless.
+pub fn batched_reads_see_the_stores_own_writes<S: Store>(store: &mut S) {
+    store.end_read_batch().expect("ending no batch");
+    store.begin_read_batch();
+    assert_eq!(store.document("a").unwrap(), None);
+    assert_eq!(store.last_sequence().unwrap(), 0);
+    apply_one(store, put("a", rev(1, 1), b"one"));
+    assert_eq!(
+        store.document("a").unwrap().map(|d| d.current_rev),
+        Some(rev(1, 1)),
+        "a read after a write in the batch sees the write"
+    );
+    assert_eq!(store.last_sequence().unwrap(), 1);
+    apply_one(store, put("b", rev(1, 2), b"two"));
+    assert_eq!(feed(store).len(), 2, "the feed after a second write");
+    store.end_read_batch().expect("ending the batch");
+    store.end_read_batch().expect("ending it again");
+    assert_eq!(store.document_count().unwrap(), 2);
+    store.begin_read_batch();
+    assert_eq!(
+        store.body("b", rev(1, 2).as_str()).unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    store.end_read_batch().expect("ending the second batch");
 }
