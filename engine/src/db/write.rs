@@ -3,6 +3,7 @@
 //! committed as one guarded store batch.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::{Database, DbError, DocumentChange};
 use crate::rev::{RevId, RevTree, new_rev_id};
@@ -87,6 +88,8 @@ pub(super) struct Plan {
     pub(super) current_body_size: Option<u64>,
     /// The record as read, if any.
     pub(super) old: Option<DocRecord>,
+    /// The document's index in the batch being planned, once a revision changed it.
+    pub(super) slot: Option<usize>,
 }
 
 impl Plan {
@@ -226,8 +229,7 @@ impl<S: Store> Database<S> {
                 let outcome = self.plan_remote(rev, &mut plans, &mut order);
                 results.push(outcome);
             }
-            let changed_docs: Vec<&str> = order.clone();
-            match self.commit(&changed_docs, &mut plans) {
+            match self.commit(&order, &mut plans) {
                 Ok(sequences) => {
                     return Ok(results
                         .into_iter()
@@ -276,10 +278,10 @@ impl<S: Store> Database<S> {
             let found = Value::from_cbor(&rev.body).map_or("not CBOR", |v| kind_name(&v));
             return Err(DbError::BodyNotAnObject { found });
         }
-        if !plans.contains_key(rev.doc_id.as_str()) {
-            plans.insert(&rev.doc_id, self.read_plan(&rev.doc_id)?);
-        }
-        let plan = plans.get_mut(rev.doc_id.as_str()).expect("inserted above");
+        let plan = match plans.entry(rev.doc_id.as_str()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(self.read_plan(&rev.doc_id)?),
+        };
         let mut tree = plan.tree.clone();
         let previous = tree
             .current_node()
@@ -325,10 +327,11 @@ impl<S: Store> Database<S> {
         plan.put_bodies.retain(|(r, _)| !dropped.contains(r));
         plan.drop_bodies.extend(dropped);
         plan.put_bodies.push((new_rev.clone(), rev.body.clone()));
-        let index = match order.iter().position(|d| *d == rev.doc_id) {
+        let index = match plan.slot {
             Some(i) => i,
             None => {
                 order.push(&rev.doc_id);
+                plan.slot = Some(order.len() - 1);
                 order.len() - 1
             }
         };
@@ -409,6 +412,7 @@ impl<S: Store> Database<S> {
             drop_bodies: Vec::new(),
             current_body_size: None,
             old,
+            slot: None,
         })
     }
 
