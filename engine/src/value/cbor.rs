@@ -76,7 +76,11 @@ impl Value {
 /// Converts CBOR of the data model to compact JSON text (what the JSON profile sends for a
 /// stored body).
 pub fn cbor_to_json(cbor: &[u8]) -> Result<Vec<u8>, ValueError> {
-    Value::from_cbor(cbor).map(|v| v.to_json())
+    let value = Value::from_cbor(cbor)?;
+    // JSON is usually a little longer than CBOR (quotes, separators): reserve that much once.
+    let mut out = Vec::with_capacity(cbor.len() + cbor.len() / 4 + 16);
+    value.write_json(&mut out);
+    Ok(out)
 }
 
 /// Re-encodes CBOR of the data model in core deterministic encoding (nesting within

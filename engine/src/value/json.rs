@@ -61,7 +61,11 @@ impl Value {
 /// Converts JSON text to Ferry's deterministic CBOR (what a store keeps for a body received
 /// with the JSON profile).
 pub fn json_to_cbor(json: &[u8]) -> Result<Vec<u8>, ValueError> {
-    Value::from_json(json).map(|v| v.to_cbor())
+    let value = Value::from_json(json)?;
+    // CBOR is never much longer than the JSON it came from: reserve that once.
+    let mut out = Vec::with_capacity(json.len() + 16);
+    value.write_cbor(&mut out);
+    Ok(out)
 }
 
 impl Serialize for Value {
