@@ -76,10 +76,20 @@ impl Value {
 /// Converts CBOR of the data model to compact JSON text (what the JSON profile sends for a
 /// stored body).
 pub fn cbor_to_json(cbor: &[u8]) -> Result<Vec<u8>, ValueError> {
-    let value = Value::from_cbor(cbor)?;
     // JSON is usually a little longer than CBOR (quotes, separators): reserve that much once.
     let mut out = Vec::with_capacity(cbor.len() + cbor.len() / 4 + 16);
-    value.write_json(&mut out);
+    // Straight from the bytes when possible; otherwise (an error, indefinite lengths,
+    // duplicate keys…) through a `Value`, which gives the same text or the precise error.
+    let mut d = Decoder {
+        buf: cbor,
+        pos: 0,
+        limit: DEFAULT_MAX_DEPTH.min(MAX_DEPTH_CEILING),
+    };
+    if d.json_item(d.limit, &mut out).is_some() && d.finish().is_ok() {
+        return Ok(out);
+    }
+    out.clear();
+    Value::from_cbor(cbor)?.write_json(&mut out);
     Ok(out)
 }
 
@@ -418,6 +428,76 @@ impl<'a> Decoder<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Appends one item as the compact JSON [`Value::write_json`] writes for the value
+    /// [`Decoder::item`] decodes, without building that value: maps in key order (a `Map`'s),
+    /// strings and numbers through the same serializer. `None` (with `out` in any state) for
+    /// whatever the `Value` path must decide: errors, indefinite lengths, duplicate keys,
+    /// nesting beyond `depth`.
+    fn json_item(&mut self, depth: usize, out: &mut Vec<u8>) -> Option<()> {
+        match self.buf.get(self.pos)? >> 5 {
+            MAJOR_ARRAY => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                let depth = depth.checked_sub(1)?;
+                out.push(b'[');
+                for i in 0..self.check_length(h, 1).ok()? {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.json_item(depth, out)?;
+                }
+                out.push(b']');
+            }
+            MAJOR_MAP => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                let depth = depth.checked_sub(1)?;
+                let n = self.check_length(h, 2).ok()?;
+                // Values are written aside, then copied out in the map's key order.
+                let mut entries: Vec<(&'a str, std::ops::Range<usize>)> = Vec::with_capacity(n);
+                let mut values = Vec::new();
+                for _ in 0..n {
+                    let key = self.head().ok()?;
+                    if key.major != MAJOR_TEXT || key.ai == AI_INDEFINITE {
+                        return None;
+                    }
+                    let key = self.text_chunk(key).ok()?;
+                    let from = values.len();
+                    self.json_item(depth, &mut values)?;
+                    entries.push((key, from..values.len()));
+                }
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return None;
+                }
+                out.push(b'{');
+                for (i, (key, range)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, key).ok()?;
+                    out.push(b':');
+                    out.extend_from_slice(&values[range]);
+                }
+                out.push(b'}');
+            }
+            MAJOR_TEXT => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                serde_json::to_writer(&mut *out, self.text_chunk(h).ok()?).ok()?;
+            }
+            // Scalars: numbers, booleans, null (and errors); no nesting.
+            _ => self.item(depth).ok()?.write_json(out),
+        }
+        Some(())
     }
 
     /// A text string's content (its head already read), definite or indefinite.
