@@ -19,8 +19,8 @@ const MAJOR_UINT: u8 = 0;
 const MAJOR_NINT: u8 = 1;
 const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
-const MAJOR_MAP: u8 = 5;
+pub(super) const MAJOR_ARRAY: u8 = 4;
+pub(super) const MAJOR_MAP: u8 = 5;
 const MAJOR_TAG: u8 = 6;
 const MAJOR_SIMPLE: u8 = 7;
 /// Additional information 31: indefinite length, or "break" in major type 7.
@@ -126,7 +126,7 @@ pub fn check_deterministic_cbor(cbor: &[u8]) -> Result<(), ValueError> {
 // Encoding
 
 /// Writes a head (major type and argument) in its shortest form.
-fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
+pub(super) fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     let m = major << 5;
     if arg < 24 {
         out.push(m | arg as u8);
@@ -144,7 +144,7 @@ fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     }
 }
 
-fn write_text(s: &str, out: &mut Vec<u8>) {
+pub(super) fn write_text(s: &str, out: &mut Vec<u8>) {
     write_head(MAJOR_TEXT, s.len() as u64, out);
     out.extend_from_slice(s.as_bytes());
 }
@@ -226,7 +226,7 @@ pub(super) fn f16_to_f64(h: u16) -> f64 {
 }
 
 /// Text keys in the bytewise order of their encoded form: shorter first, then byte order.
-fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(super) fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len()
         .cmp(&b.len())
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))
