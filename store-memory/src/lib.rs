@@ -4,26 +4,32 @@
 //! simulator and the engine's tests run on, and suits ephemeral peers that need no durability.
 //! Everything is lost when the value is dropped.
 //!
-//! All collections are ordered (`BTreeMap`), so every read is deterministic.
+//! Documents and their bodies are found by ID in hash maps, which nothing iterates; everything
+//! read in order (the changes feed, checkpoints, blobs) is in a `BTreeMap`, so every read is
+//! deterministic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use ferry_engine::store::{
     BlobDigest, ChangeEntry, DocRecord, Sequence, StagingId, Store, StoreError, WriteBatch, WriteOp,
 };
 
 /// A [`Store`] in memory. Cloning copies the whole database (handy to snapshot a peer in tests).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     uuid: Option<[u8; 16]>,
     last_sequence: Sequence,
-    docs: BTreeMap<String, DocRecord>,
+    /// Document ID → record. Only looked up, never iterated.
+    docs: HashMap<String, DocRecord>,
     /// Sequence → document ID: the changes feed.
     by_sequence: BTreeMap<Sequence, String>,
-    /// (document ID, revision ID) → encoded body.
-    bodies: BTreeMap<(String, String), Vec<u8>>,
+    /// Document ID → revision ID → encoded body. Only looked up, never iterated.
+    bodies: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The number of bodies in `bodies`.
+    body_count: usize,
     local_checkpoints: BTreeMap<String, Vec<u8>>,
     peer_checkpoints: BTreeMap<String, (Vec<u8>, u64)>,
     blobs: BTreeMap<BlobDigest, Vec<u8>>,
@@ -40,7 +46,7 @@ impl MemoryStore {
 
     /// The number of revision bodies held (for tests that check bodies are released).
     pub fn body_count(&self) -> usize {
-        self.bodies.len()
+        self.body_count
     }
 
     /// The number of blobs held.
@@ -54,15 +60,47 @@ impl MemoryStore {
     }
 
     fn remove_bodies_of(&mut self, doc_id: &str) {
-        let keys: Vec<_> = self
-            .bodies
-            .range((doc_id.to_owned(), String::new())..)
-            .take_while(|((d, _), _)| d == doc_id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            self.bodies.remove(&k);
+        if let Some(bodies) = self.bodies.remove(doc_id) {
+            self.body_count -= bodies.len();
         }
+    }
+
+    fn put_body(&mut self, doc_id: &str, rev_id: &str, body: Vec<u8>) {
+        let bodies = match self.bodies.get_mut(doc_id) {
+            Some(bodies) => bodies,
+            None => self.bodies.entry(doc_id.to_owned()).or_default(),
+        };
+        if bodies.insert(rev_id.to_owned(), body).is_none() {
+            self.body_count += 1;
+        }
+    }
+
+    fn drop_body(&mut self, doc_id: &str, rev_id: &str) {
+        let Some(bodies) = self.bodies.get_mut(doc_id) else {
+            return;
+        };
+        if bodies.remove(rev_id).is_some() {
+            self.body_count -= 1;
+            if bodies.is_empty() {
+                self.bodies.remove(doc_id);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    /// A summary: the contents of a whole database are rarely worth printing.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("uuid", &self.uuid)
+            .field("last_sequence", &self.last_sequence)
+            .field("documents", &self.docs.len())
+            .field("bodies", &self.body_count)
+            .field("local_checkpoints", &self.local_checkpoints)
+            .field("peer_checkpoints", &self.peer_checkpoints)
+            .field("blobs", &self.blobs.len())
+            .field("staged", &self.staged.len())
+            .finish()
     }
 }
 
@@ -78,7 +116,8 @@ impl Store for MemoryStore {
     fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .bodies
-            .get(&(doc_id.to_owned(), rev_id.to_owned()))
+            .get(doc_id)
+            .and_then(|bodies| bodies.get(rev_id))
             .cloned())
     }
 
@@ -234,20 +273,23 @@ impl Store for MemoryStore {
                 } => {
                     self.last_sequence += 1;
                     let sequence = self.last_sequence;
-                    if let Some(old) = self.docs.get(&record.doc_id) {
-                        self.by_sequence.remove(&old.sequence);
-                    }
                     for rev in drop_bodies {
-                        self.bodies
-                            .remove(&(record.doc_id.clone(), rev.as_str().to_owned()));
+                        self.drop_body(&record.doc_id, rev.as_str());
                     }
                     for (rev, body) in put_bodies {
-                        self.bodies
-                            .insert((record.doc_id.clone(), rev.as_str().to_owned()), body);
+                        self.put_body(&record.doc_id, rev.as_str(), body);
                     }
                     record.sequence = sequence;
                     self.by_sequence.insert(sequence, record.doc_id.clone());
-                    self.docs.insert(record.doc_id.clone(), record);
+                    match self.docs.get_mut(&record.doc_id) {
+                        Some(old) => {
+                            self.by_sequence.remove(&old.sequence);
+                            *old = record;
+                        }
+                        None => {
+                            self.docs.insert(record.doc_id.clone(), record);
+                        }
+                    }
                     assigned.push(sequence);
                 }
                 WriteOp::UpdateTree {
@@ -258,8 +300,7 @@ impl Store for MemoryStore {
                     if let Some(doc) = self.docs.get_mut(&doc_id) {
                         doc.tree = tree;
                         for rev in drop_bodies {
-                            self.bodies
-                                .remove(&(doc_id.clone(), rev.as_str().to_owned()));
+                            self.drop_body(&doc_id, rev.as_str());
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! committed as one guarded store batch.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::{Database, DbError, DocumentChange};
 use crate::rev::{RevId, RevTree, new_rev_id};
@@ -77,6 +78,15 @@ pub(super) fn kind_name(value: &Value) -> &'static str {
 /// revision it conflicts with.
 type Planned = (usize, RevId, Option<RevId>);
 
+/// How much of a remote revision's body [`Database::insert_revisions`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyCheck {
+    /// Everything: well-formed deterministic CBOR of a map.
+    Full,
+    /// Only that it is a map: the caller produced or validated the CBOR.
+    AlreadyDeterministic,
+}
+
 /// One document's planned write.
 pub(super) struct Plan {
     pub(super) expected: Option<Sequence>,
@@ -87,6 +97,8 @@ pub(super) struct Plan {
     pub(super) current_body_size: Option<u64>,
     /// The record as read, if any.
     pub(super) old: Option<DocRecord>,
+    /// The document's index in the batch being planned, once a revision changed it.
+    pub(super) slot: Option<usize>,
 }
 
 impl Plan {
@@ -215,6 +227,24 @@ impl<S: Store> Database<S> {
         &mut self,
         revisions: &[RemoteRevision],
     ) -> Result<Vec<Result<InsertOutcome, DbError>>, DbError> {
+        self.insert_revisions_with(revisions, BodyCheck::Full)
+    }
+
+    /// [`Database::insert_revisions`] for replication, whose bodies come from
+    /// `Profile::body_from_wire` or a delta applied to a stored body: already known to be
+    /// deterministic CBOR, so only their kind is checked again.
+    pub(crate) fn insert_received_revisions(
+        &mut self,
+        revisions: &[RemoteRevision],
+    ) -> Result<Vec<Result<InsertOutcome, DbError>>, DbError> {
+        self.insert_revisions_with(revisions, BodyCheck::AlreadyDeterministic)
+    }
+
+    fn insert_revisions_with(
+        &mut self,
+        revisions: &[RemoteRevision],
+        check: BodyCheck,
+    ) -> Result<Vec<Result<InsertOutcome, DbError>>, DbError> {
         'attempt: for _ in 0..MAX_ATTEMPTS {
             let mut plans: BTreeMap<&str, Plan> = BTreeMap::new();
             let mut order: Vec<&str> = Vec::new();
@@ -223,11 +253,10 @@ impl<S: Store> Database<S> {
             let mut results: Vec<Result<Option<Planned>, DbError>> =
                 Vec::with_capacity(revisions.len());
             for rev in revisions {
-                let outcome = self.plan_remote(rev, &mut plans, &mut order);
+                let outcome = self.plan_remote(rev, check, &mut plans, &mut order);
                 results.push(outcome);
             }
-            let changed_docs: Vec<&str> = order.clone();
-            match self.commit(&changed_docs, &mut plans) {
+            match self.commit(&order, &mut plans) {
                 Ok(sequences) => {
                     return Ok(results
                         .into_iter()
@@ -260,6 +289,7 @@ impl<S: Store> Database<S> {
     fn plan_remote<'a>(
         &self,
         rev: &'a RemoteRevision,
+        check: BodyCheck,
         plans: &mut BTreeMap<&'a str, Plan>,
         order: &mut Vec<&'a str>,
     ) -> Result<Option<Planned>, DbError> {
@@ -271,15 +301,19 @@ impl<S: Store> Database<S> {
             });
         }
         // Validated without building a `Value`: well-formed deterministic CBOR of a map.
-        crate::value::check_deterministic_cbor(&rev.body)?;
+        if check == BodyCheck::Full {
+            crate::value::check_deterministic_cbor(&rev.body)?;
+        } else {
+            debug_assert!(crate::value::is_deterministic_cbor(&rev.body));
+        }
         if rev.body.first().is_none_or(|b| b >> 5 != 5) {
             let found = Value::from_cbor(&rev.body).map_or("not CBOR", |v| kind_name(&v));
             return Err(DbError::BodyNotAnObject { found });
         }
-        if !plans.contains_key(rev.doc_id.as_str()) {
-            plans.insert(&rev.doc_id, self.read_plan(&rev.doc_id)?);
-        }
-        let plan = plans.get_mut(rev.doc_id.as_str()).expect("inserted above");
+        let plan = match plans.entry(rev.doc_id.as_str()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(self.read_plan(&rev.doc_id)?),
+        };
         let mut tree = plan.tree.clone();
         let previous = tree
             .current_node()
@@ -325,10 +359,11 @@ impl<S: Store> Database<S> {
         plan.put_bodies.retain(|(r, _)| !dropped.contains(r));
         plan.drop_bodies.extend(dropped);
         plan.put_bodies.push((new_rev.clone(), rev.body.clone()));
-        let index = match order.iter().position(|d| *d == rev.doc_id) {
+        let index = match plan.slot {
             Some(i) => i,
             None => {
                 order.push(&rev.doc_id);
+                plan.slot = Some(order.len() - 1);
                 order.len() - 1
             }
         };
@@ -409,6 +444,7 @@ impl<S: Store> Database<S> {
             drop_bodies: Vec::new(),
             current_body_size: None,
             old,
+            slot: None,
         })
     }
 

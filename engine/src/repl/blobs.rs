@@ -158,7 +158,7 @@ impl<T> BlobFetcher<T> {
         self.max_blob_size = db.config().max_blob_size;
         // Most bodies hold no blob: skip decoding unless the key `@type` appears (CBOR text
         // of length 5).
-        if !body.windows(6).any(|w| w == b"\x65@type") {
+        if !may_reference_blobs(body) {
             return Ok(Vec::new());
         }
         let value = Value::from_cbor(body).map_err(|e| BlobFailure {
@@ -614,4 +614,69 @@ fn prove<S: Store>(msg: &Message, db: &Database<S>) -> Answer {
         proof.update(&piece);
     }
     Ok((Message::new().with_body(proof.finish().into_bytes()), false))
+}
+
+/// Whether deterministic CBOR `body` contains the text `@type` (head byte `0x65` then the five
+/// bytes), i.e. may hold a blob reference. Scans eight bytes at a time for `@`, which most
+/// bodies never contain, then checks each `@` found.
+fn may_reference_blobs(body: &[u8]) -> bool {
+    const NEEDLE: &[u8; 6] = b"\x65@type";
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const ATS: u64 = ONES * b'@' as u64;
+    let is_match = |at: usize| at >= 1 && body.get(at - 1..at + 5) == Some(&NEEDLE[..]);
+    let mut chunks = body.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of eight bytes"));
+        let x = word ^ ATS;
+        // Non-zero when some byte of `x` is zero, i.e. some byte of `word` is `@` (it may also
+        // flag a byte above a real zero: each flagged `@` is checked below).
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0
+            && (0..8).any(|i| chunk[i] == b'@' && is_match(base + i))
+        {
+            return true;
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'@' && is_match(base + i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_reference_blobs;
+
+    #[test]
+    fn blob_marker_scan_agrees_with_a_plain_search() {
+        let plain = |b: &[u8]| b.windows(6).any(|w| w == b"\x65@type");
+        let needle = b"\x65@type";
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                // Decoys: an `@` without the head byte, and a truncated needle.
+                if len > 3 {
+                    body[len / 2] = b'@';
+                }
+                body.splice(at..at, needle.iter().copied());
+                assert!(may_reference_blobs(&body), "len {len} at {at}");
+                assert_eq!(may_reference_blobs(&body), plain(&body));
+                let cut = &body[..at + 5];
+                assert_eq!(
+                    may_reference_blobs(cut),
+                    plain(cut),
+                    "len {len} cut at {at}"
+                );
+                let mut broken = body.clone();
+                broken[at] = 0x64;
+                assert_eq!(may_reference_blobs(&broken), plain(&broken));
+            }
+        }
+        assert!(!may_reference_blobs(b""));
+        assert!(!may_reference_blobs(b"@type"));
+        assert!(!may_reference_blobs(&[0x40; 64]));
+    }
 }

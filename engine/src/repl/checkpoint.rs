@@ -126,6 +126,9 @@ pub(crate) struct PullProgress {
     /// Unfinished sequences to their arrival indexes (a document's current revision and its
     /// closing tombstones share a sequence).
     unfinished: BTreeMap<RemoteSeq, Vec<u64>>,
+    /// The number of arrival indexes in `unfinished`, kept so [`PullProgress::unfinished`] is
+    /// O(1): the session asks for it on every received revision.
+    unfinished_count: usize,
 }
 
 impl PullProgress {
@@ -142,6 +145,7 @@ impl PullProgress {
         self.next_index += 1;
         if !done {
             self.unfinished.entry(seq.clone()).or_default().push(index);
+            self.unfinished_count += 1;
         }
         self.announced.insert(index, (seq, done));
         self.advance();
@@ -151,6 +155,7 @@ impl PullProgress {
     pub(crate) fn complete(&mut self, seq: &RemoteSeq) {
         if let Some(indexes) = self.unfinished.get_mut(seq) {
             let index = indexes.remove(0);
+            self.unfinished_count -= 1;
             if indexes.is_empty() {
                 self.unfinished.remove(seq);
             }
@@ -172,7 +177,7 @@ impl PullProgress {
 
     /// Sequences announced and not finished.
     pub(crate) fn unfinished(&self) -> usize {
-        self.unfinished.values().map(Vec::len).sum()
+        self.unfinished_count
     }
 
     /// The checkpoint's `remote`.

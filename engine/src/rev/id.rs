@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The longest digest accepted, in hex characters (a SHA-512 would be 128).
 pub const MAX_DIGEST_HEX_LEN: usize = 128;
@@ -36,7 +37,8 @@ pub enum RevIdError {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RevId {
     generation: u64,
-    text: Box<str>,
+    /// Shared: revision IDs are cloned far more often than built (trees, plans, events).
+    text: Arc<str>,
     /// Index of the first digest character in `text`.
     digest_at: u8,
 }

@@ -19,8 +19,8 @@ const MAJOR_UINT: u8 = 0;
 const MAJOR_NINT: u8 = 1;
 const MAJOR_BYTES: u8 = 2;
 const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
-const MAJOR_MAP: u8 = 5;
+pub(super) const MAJOR_ARRAY: u8 = 4;
+pub(super) const MAJOR_MAP: u8 = 5;
 const MAJOR_TAG: u8 = 6;
 const MAJOR_SIMPLE: u8 = 7;
 /// Additional information 31: indefinite length, or "break" in major type 7.
@@ -76,7 +76,21 @@ impl Value {
 /// Converts CBOR of the data model to compact JSON text (what the JSON profile sends for a
 /// stored body).
 pub fn cbor_to_json(cbor: &[u8]) -> Result<Vec<u8>, ValueError> {
-    Value::from_cbor(cbor).map(|v| v.to_json())
+    // JSON is usually a little longer than CBOR (quotes, separators): reserve that much once.
+    let mut out = Vec::with_capacity(cbor.len() + cbor.len() / 4 + 16);
+    // Straight from the bytes when possible; otherwise (an error, indefinite lengths,
+    // duplicate keys…) through a `Value`, which gives the same text or the precise error.
+    let mut d = Decoder {
+        buf: cbor,
+        pos: 0,
+        limit: DEFAULT_MAX_DEPTH.min(MAX_DEPTH_CEILING),
+    };
+    if d.json_item(d.limit, &mut out).is_some() && d.finish().is_ok() {
+        return Ok(out);
+    }
+    out.clear();
+    Value::from_cbor(cbor)?.write_json(&mut out);
+    Ok(out)
 }
 
 /// Re-encodes CBOR of the data model in core deterministic encoding (nesting within
@@ -112,7 +126,7 @@ pub fn check_deterministic_cbor(cbor: &[u8]) -> Result<(), ValueError> {
 // Encoding
 
 /// Writes a head (major type and argument) in its shortest form.
-fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
+pub(super) fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     let m = major << 5;
     if arg < 24 {
         out.push(m | arg as u8);
@@ -130,7 +144,7 @@ fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     }
 }
 
-fn write_text(s: &str, out: &mut Vec<u8>) {
+pub(super) fn write_text(s: &str, out: &mut Vec<u8>) {
     write_head(MAJOR_TEXT, s.len() as u64, out);
     out.extend_from_slice(s.as_bytes());
 }
@@ -212,7 +226,7 @@ pub(super) fn f16_to_f64(h: u16) -> f64 {
 }
 
 /// Text keys in the bytewise order of their encoded form: shorter first, then byte order.
-fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(super) fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.len()
         .cmp(&b.len())
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))
@@ -414,6 +428,76 @@ impl<'a> Decoder<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Appends one item as the compact JSON [`Value::write_json`] writes for the value
+    /// [`Decoder::item`] decodes, without building that value: maps in key order (a `Map`'s),
+    /// strings and numbers through the same serializer. `None` (with `out` in any state) for
+    /// whatever the `Value` path must decide: errors, indefinite lengths, duplicate keys,
+    /// nesting beyond `depth`.
+    fn json_item(&mut self, depth: usize, out: &mut Vec<u8>) -> Option<()> {
+        match self.buf.get(self.pos)? >> 5 {
+            MAJOR_ARRAY => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                let depth = depth.checked_sub(1)?;
+                out.push(b'[');
+                for i in 0..self.check_length(h, 1).ok()? {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.json_item(depth, out)?;
+                }
+                out.push(b']');
+            }
+            MAJOR_MAP => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                let depth = depth.checked_sub(1)?;
+                let n = self.check_length(h, 2).ok()?;
+                // Values are written aside, then copied out in the map's key order.
+                let mut entries: Vec<(&'a str, std::ops::Range<usize>)> = Vec::with_capacity(n);
+                let mut values = Vec::new();
+                for _ in 0..n {
+                    let key = self.head().ok()?;
+                    if key.major != MAJOR_TEXT || key.ai == AI_INDEFINITE {
+                        return None;
+                    }
+                    let key = self.text_chunk(key).ok()?;
+                    let from = values.len();
+                    self.json_item(depth, &mut values)?;
+                    entries.push((key, from..values.len()));
+                }
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                if entries.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return None;
+                }
+                out.push(b'{');
+                for (i, (key, range)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, key).ok()?;
+                    out.push(b':');
+                    out.extend_from_slice(&values[range]);
+                }
+                out.push(b'}');
+            }
+            MAJOR_TEXT => {
+                let h = self.head().ok()?;
+                if h.ai == AI_INDEFINITE {
+                    return None;
+                }
+                serde_json::to_writer(&mut *out, self.text_chunk(h).ok()?).ok()?;
+            }
+            // Scalars: numbers, booleans, null (and errors); no nesting.
+            _ => self.item(depth).ok()?.write_json(out),
+        }
+        Some(())
     }
 
     /// A text string's content (its head already read), definite or indefinite.

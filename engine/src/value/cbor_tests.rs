@@ -455,7 +455,30 @@ proptest! {
     }
 
     #[test]
+    fn cbor_to_json_matches_the_value_path(v in arb_value(), seed in any::<u64>(), flips in 0usize..3) {
+        // Deterministic, sloppy (indefinite lengths, unsorted keys) and corrupted encodings
+        // all give what decoding to a `Value` and writing its JSON gives, errors included.
+        let via_value = |b: &[u8]| Value::from_cbor(b).map(|v| v.to_json());
+        let det = v.to_cbor();
+        prop_assert_eq!(cbor_to_json(&det), Ok(v.to_json()));
+        let mut rng = seed;
+        let mut sloppy_bytes = Vec::new();
+        sloppy::write(&v, &mut rng, &mut sloppy_bytes);
+        prop_assert_eq!(cbor_to_json(&sloppy_bytes), via_value(&sloppy_bytes));
+        let mut bad = det;
+        for i in 0..flips {
+            if bad.is_empty() {
+                break;
+            }
+            let at = (seed.rotate_left(i as u32 * 17) as usize) % bad.len();
+            bad[at] ^= 1 << ((seed >> (i * 3)) & 7);
+        }
+        prop_assert_eq!(cbor_to_json(&bad), via_value(&bad));
+    }
+
+    #[test]
     fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        prop_assert_eq!(cbor_to_json(&bytes), Value::from_cbor(&bytes).map(|v| v.to_json()));
         let decoded = Value::from_cbor(&bytes);
         let checked = check_deterministic_cbor(&bytes);
         if checked.is_ok() {
@@ -562,4 +585,32 @@ mod sloppy {
             other => other.write_cbor(out),
         }
     }
+}
+
+#[test]
+fn cbor_to_json_writes_keys_in_map_order_and_defers_to_the_value_path() {
+    let v = Value::object([
+        ("b", Value::from(1u64)),
+        ("aa", Value::Array(vec![Value::Null, Value::from("é\"\n")])),
+    ]);
+    // Deterministic CBOR puts "b" first (shorter); JSON follows the map's byte order.
+    assert_eq!(
+        cbor_to_json(&v.to_cbor()).unwrap(),
+        "{\"aa\":[null,\"é\\\"\\n\"],\"b\":1}".as_bytes()
+    );
+    // A duplicate key is the Value path's error.
+    let dup = [0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02];
+    assert!(matches!(
+        cbor_to_json(&dup),
+        Err(ValueError::DuplicateKey { .. })
+    ));
+    // Nesting beyond the default limit is a depth error, as from `Value::from_cbor`.
+    let deep: Vec<u8> = std::iter::repeat_n(0x81, DEFAULT_MAX_DEPTH + 1)
+        .chain([0x01])
+        .collect();
+    assert_eq!(
+        cbor_to_json(&deep),
+        Value::from_cbor(&deep).map(|v| v.to_json())
+    );
+    assert!(cbor_to_json(&deep).is_err());
 }

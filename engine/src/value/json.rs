@@ -61,7 +61,136 @@ impl Value {
 /// Converts JSON text to Ferry's deterministic CBOR (what a store keeps for a body received
 /// with the JSON profile).
 pub fn json_to_cbor(json: &[u8]) -> Result<Vec<u8>, ValueError> {
-    Value::from_json(json).map(|v| v.to_cbor())
+    // CBOR is never much longer than the JSON it came from: reserve that once.
+    let mut out = Vec::with_capacity(json.len() + 16);
+    // Straight from the text when possible; on any error, through a `Value`, which reports it
+    // precisely.
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let seed = CborSeed {
+        out: &mut out,
+        remaining: DEFAULT_MAX_DEPTH.min(MAX_DEPTH_CEILING),
+    };
+    if seed.deserialize(&mut de).and_then(|()| de.end()).is_ok() {
+        return Ok(out);
+    }
+    out.clear();
+    Value::from_json(json)?.write_cbor(&mut out);
+    Ok(out)
+}
+
+/// Writes one JSON value as the deterministic CBOR of the [`Value`] that [`ValueSeed`] would
+/// build, without building it: scalars through `Value`, containers from their encoded items,
+/// map keys in encoded-key order with a repeated key keeping its last value. Any error just
+/// fails (the caller then takes the `Value` path for the precise one).
+struct CborSeed<'o> {
+    out: &'o mut Vec<u8>,
+    /// Levels of nesting still allowed.
+    remaining: usize,
+}
+
+impl CborSeed<'_> {
+    fn scalar<E: de::Error>(self, value: Result<Value, ValueError>) -> Result<(), E> {
+        value.map_err(E::custom)?.write_cbor(self.out);
+        Ok(())
+    }
+
+    fn child<E: de::Error>(&self) -> Result<usize, E> {
+        self.remaining
+            .checked_sub(1)
+            .ok_or_else(|| E::custom("nested too deeply"))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for CborSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CborSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar(Ok(Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.scalar(Ok(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.scalar(Ok(Value::Bool(b)))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
+        self.scalar(Ok(Value::from(n)))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
+        self.scalar(Ok(Value::from(n)))
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<(), E> {
+        self.scalar(Value::float(f))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        super::cbor::write_text(s, self.out);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let remaining = self.child()?;
+        let mut items = Vec::new();
+        let mut count = 0u64;
+        while let Some(()) = seq.next_element_seed(CborSeed {
+            out: &mut items,
+            remaining,
+        })? {
+            count += 1;
+        }
+        super::cbor::write_head(super::cbor::MAJOR_ARRAY, count, self.out);
+        self.out.extend_from_slice(&items);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let remaining = self.child()?;
+        let mut values = Vec::new();
+        let mut entries: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let from = values.len();
+            map.next_value_seed(CborSeed {
+                out: &mut values,
+                remaining,
+            })?;
+            entries.push((key, from..values.len()));
+        }
+        // Stable: among equal keys the last one read ends up last, and is the one kept.
+        entries.sort_by(|a, b| super::cbor::key_order(&a.0, &b.0));
+        let mut kept: Vec<&(String, std::ops::Range<usize>)> = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match kept.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => kept.push(entry),
+            }
+        }
+        super::cbor::write_head(super::cbor::MAJOR_MAP, kept.len() as u64, self.out);
+        for (key, range) in kept {
+            super::cbor::write_text(key, self.out);
+            self.out.extend_from_slice(&values[range.clone()]);
+        }
+        Ok(())
+    }
 }
 
 impl Serialize for Value {
@@ -378,7 +507,42 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn json_to_cbor_matches_the_value_path_on_odd_text() {
+        let via_value = |t: &str| Value::from_json(t.as_bytes()).map(|v| v.to_cbor());
+        for text in [
+            r#"{"b":1,"a":2,"b":3,"aa":{"x":[1,{"y":null,"y":true}]}}"#,
+            r#"[1, -0, -0.0, 1e400, 18446744073709551616, "\u00e9", {}]"#,
+            r#"{"a":1,}"#,
+            "[[[[[[1]]]]]]",
+            "1 2",
+            "",
+            r#""unterminated"#,
+        ] {
+            assert_eq!(json_to_cbor(text.as_bytes()), via_value(text), "{text}");
+        }
+        let deep = "[".repeat(DEFAULT_MAX_DEPTH + 1) + &"]".repeat(DEFAULT_MAX_DEPTH + 1);
+        assert_eq!(json_to_cbor(deep.as_bytes()), via_value(&deep));
+        assert!(json_to_cbor(deep.as_bytes()).is_err());
+        let ok = "[".repeat(DEFAULT_MAX_DEPTH) + &"]".repeat(DEFAULT_MAX_DEPTH);
+        assert_eq!(json_to_cbor(ok.as_bytes()), via_value(&ok));
+        assert!(json_to_cbor(ok.as_bytes()).is_ok());
+    }
+
     proptest! {
+        #[test]
+        fn json_to_cbor_matches_the_value_path(v in arb_value(), seed in any::<u64>()) {
+            let text = v.to_json();
+            prop_assert_eq!(json_to_cbor(&text), Ok(v.to_cbor()));
+            // Corrupted text: the same bytes or the same error.
+            let mut bad = text;
+            if !bad.is_empty() {
+                let at = (seed as usize) % bad.len();
+                bad[at] = (seed >> 32) as u8;
+            }
+            prop_assert_eq!(json_to_cbor(&bad), Value::from_json(&bad).map(|v| v.to_cbor()));
+        }
+
         #[test]
         fn json_round_trips(v in arb_value()) {
             let text = v.to_json();

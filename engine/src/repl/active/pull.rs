@@ -419,20 +419,23 @@ impl ActiveSession {
         if pull.pending.is_empty() {
             return Ok(());
         }
-        let pending = std::mem::take(&mut pull.pending);
-        let revisions: Vec<RemoteRevision> = pending.iter().map(|p| p.revision.clone()).collect();
-        let results = match db.insert_revisions(&revisions) {
+        // The revisions go to the database as they are; requests and sequences stay here.
+        let (revisions, sent): (Vec<RemoteRevision>, Vec<_>) = std::mem::take(&mut pull.pending)
+            .into_iter()
+            .map(|p| (p.revision, (p.request, p.seq)))
+            .unzip();
+        let results = match db.insert_received_revisions(&revisions) {
             Ok(results) => results,
             Err(e) => return Err(SessionError::Database(e)),
         };
         let mut conflicts = Vec::new();
-        for (p, result) in pending.into_iter().zip(results) {
-            let doc_id = p.revision.doc_id;
-            let rev = p.revision.history[0].clone();
+        for ((revision, (request, seq)), result) in revisions.into_iter().zip(sent).zip(results) {
+            let doc_id = revision.doc_id;
+            let rev = revision.history[0].clone();
             match result {
                 Ok(outcome) => {
-                    self.conn.send_reply(p.request, &Message::new())?;
-                    pull.finish(p.seq.as_ref());
+                    self.conn.send_reply(request, &Message::new())?;
+                    pull.finish(seq.as_ref());
                     if let Some(push) = self.push.as_mut() {
                         // The stored record of what the peer has is now newer than any noted
                         // in this session.
@@ -453,20 +456,20 @@ impl ActiveSession {
                         doc_id,
                         rev,
                         direction: Direction::Pull,
-                        deleted: p.revision.deleted,
+                        deleted: revision.deleted,
                         conflicted,
                     });
                 }
                 Err(e) => {
                     let transient = matches!(&e, DbError::Store(s) if s.is_transient());
                     self.conn.send_error(
-                        p.request,
+                        request,
                         "HTTP",
                         if transient { 503 } else { 400 },
                         &e.to_string(),
                     )?;
                     if !transient {
-                        pull.finish(p.seq.as_ref());
+                        pull.finish(seq.as_ref());
                     }
                     self.events.push_back(ActiveEvent::DocumentFailed {
                         doc_id,

@@ -505,17 +505,21 @@ impl PassiveSession {
         if self.pending_inserts.is_empty() {
             return Ok(());
         }
-        let pending = std::mem::take(&mut self.pending_inserts);
-        let revisions: Vec<RemoteRevision> = pending.iter().map(|p| p.revision.clone()).collect();
-        let results = match db.insert_revisions(&revisions) {
+        // The revisions go to the database as they are; the requests stay here.
+        let (revisions, requests): (Vec<RemoteRevision>, Vec<_>) =
+            std::mem::take(&mut self.pending_inserts)
+                .into_iter()
+                .map(|p| (p.revision, (p.request, p.no_reply)))
+                .unzip();
+        let results = match db.insert_received_revisions(&revisions) {
             Ok(results) => results,
             Err(e) => {
                 // The whole transaction failed (disk full, I/O error): refuse every revision so
                 // the peer retries them later; nothing was stored.
                 let refusal = Refusal::from_db(e);
-                for p in pending.iter().filter(|p| !p.no_reply) {
+                for &(request, _) in requests.iter().filter(|(_, no_reply)| !no_reply) {
                     self.conn.send_error(
-                        p.request,
+                        request,
                         refusal.domain,
                         refusal.code,
                         &refusal.message,
@@ -524,22 +528,24 @@ impl PassiveSession {
                 return Ok(());
             }
         };
-        for (p, result) in pending.into_iter().zip(results) {
-            let doc_id = p.revision.doc_id;
-            let rev = p.revision.history[0].clone();
+        for ((revision, (request, no_reply)), result) in
+            revisions.into_iter().zip(requests).zip(results)
+        {
+            let doc_id = revision.doc_id;
+            let rev = revision.history[0].clone();
             match result {
                 Ok(InsertOutcome::AlreadyKnown | InsertOutcome::Inserted { .. }) => {
-                    if !p.no_reply {
-                        self.conn.send_reply(p.request, &Message::new())?;
+                    if !no_reply {
+                        self.conn.send_reply(request, &Message::new())?;
                     }
                     self.events
                         .push_back(PassiveEvent::DocumentReceived { doc_id, rev });
                 }
                 Err(e) => {
                     let refusal = Refusal::from_db(e);
-                    if !p.no_reply {
+                    if !no_reply {
                         self.conn.send_error(
-                            p.request,
+                            request,
                             refusal.domain,
                             refusal.code,
                             &refusal.message,

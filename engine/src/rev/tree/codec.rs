@@ -35,39 +35,30 @@ impl RevTree {
     ///
     /// Leaf status and the current revision are derived, not stored.
     pub fn encode(&self) -> Vec<u8> {
-        let nodes = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(idx, n)| {
-                let back = n.parent.map_or(0, |p| idx - p);
-                let flags =
-                    u64::from(n.deleted) * FLAG_DELETED + u64::from(n.has_body) * FLAG_HAS_BODY;
-                Value::Array(vec![
-                    Value::Text(n.rev.as_str().to_owned()),
-                    Value::Integer((back as u64).into()),
-                    Value::Integer(flags.into()),
-                ])
-            })
-            .collect();
-        let remotes = self
-            .remotes
-            .iter()
-            .map(|(&id, &idx)| {
-                Value::Array(vec![
-                    Value::Integer(id.into()),
-                    Value::Integer((idx as u64).into()),
-                ])
-            })
-            .collect();
-        let top = Value::Array(vec![
-            Value::Integer(TREE_FORMAT_VERSION.into()),
-            Value::Array(nodes),
-            Value::Array(remotes),
-        ]);
-        let mut out = Vec::new();
-        // Writing a `Value` into a `Vec` cannot fail.
-        ciborium::into_writer(&top, &mut out).expect("CBOR encoding into memory cannot fail");
+        // Written directly, byte for byte what ciborium writes for the equivalent `Value`
+        // (definite lengths, shortest heads): a tree is encoded on every stored revision.
+        let text_len: usize = self.nodes.iter().map(|n| n.rev.as_str().len()).sum();
+        let mut out =
+            Vec::with_capacity(8 + text_len + self.nodes.len() * 12 + self.remotes.len() * 12);
+        write_head(&mut out, MAJOR_ARRAY, 3);
+        write_head(&mut out, MAJOR_UINT, TREE_FORMAT_VERSION);
+        write_head(&mut out, MAJOR_ARRAY, self.nodes.len() as u64);
+        for (idx, n) in self.nodes.iter().enumerate() {
+            let back = n.parent.map_or(0, |p| idx - p);
+            let flags = u64::from(n.deleted) * FLAG_DELETED + u64::from(n.has_body) * FLAG_HAS_BODY;
+            let rev = n.rev.as_str();
+            write_head(&mut out, MAJOR_ARRAY, 3);
+            write_head(&mut out, MAJOR_TEXT, rev.len() as u64);
+            out.extend_from_slice(rev.as_bytes());
+            write_head(&mut out, MAJOR_UINT, back as u64);
+            write_head(&mut out, MAJOR_UINT, flags);
+        }
+        write_head(&mut out, MAJOR_ARRAY, self.remotes.len() as u64);
+        for (&id, &idx) in &self.remotes {
+            write_head(&mut out, MAJOR_ARRAY, 2);
+            write_head(&mut out, MAJOR_UINT, u64::from(id));
+            write_head(&mut out, MAJOR_UINT, idx as u64);
+        }
         out
     }
 
@@ -77,43 +68,231 @@ impl RevTree {
     /// revision, remote ancestors naming existing nodes in increasing remote-ID order, and no
     /// trailing bytes (all [`RevTreeError::Corrupt`]). Never panics.
     pub fn decode(bytes: &[u8]) -> Result<RevTree, RevTreeError> {
-        let mut reader = bytes;
-        let top: Value =
-            ciborium::de::from_reader_with_recursion_limit(&mut reader, RECURSION_LIMIT)
-                .map_err(|e| corrupt(format!("not CBOR: {e}")))?;
-        if !reader.is_empty() {
-            return Err(corrupt(format!("{} trailing bytes", reader.len())));
+        // The fast path reads what `encode` writes straight from the bytes; anything else
+        // (an error, or CBOR that is valid but not in that exact form) takes the general
+        // path below, which gives the same tree or the precise error.
+        match decode_direct(bytes) {
+            Some(tree) => Ok(tree),
+            None => decode_general(bytes),
         }
-        let Value::Array(top) = top else {
-            return Err(corrupt("the top level is not an array"));
-        };
-        let version = match top.first() {
-            Some(v) => uint(v, "the format version")?,
-            None => return Err(corrupt("the top-level array is empty")),
-        };
-        if version != TREE_FORMAT_VERSION {
-            return Err(RevTreeError::UnsupportedVersion(version));
-        }
-        let [_, Value::Array(nodes), Value::Array(remotes)] = top.as_slice() else {
-            return Err(corrupt("the top level is not [version, nodes, remotes]"));
-        };
-        let mut tree = RevTree::new();
-        for (idx, item) in nodes.iter().enumerate() {
-            let node = decode_node(&tree, idx, item)?;
-            tree.push_node(node.parent, node.rev, node.deleted, node.has_body);
-        }
-        let mut last_id: Option<u32> = None;
-        for item in remotes {
-            let (id, idx) = decode_remote(item, tree.nodes.len())?;
-            if last_id.is_some_and(|last| last >= id) {
-                return Err(corrupt(format!("remote {id} is out of order or repeated")));
-            }
-            last_id = Some(id);
-            tree.remotes.insert(id, idx);
-        }
-        tree.update_current();
-        Ok(tree)
     }
+}
+
+/// Decodes through ciborium's generic `Value`: accepts any well-formed CBOR of the right
+/// shape and explains what is wrong otherwise.
+pub(super) fn decode_general(bytes: &[u8]) -> Result<RevTree, RevTreeError> {
+    let mut reader = bytes;
+    let top: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, RECURSION_LIMIT)
+        .map_err(|e| corrupt(format!("not CBOR: {e}")))?;
+    if !reader.is_empty() {
+        return Err(corrupt(format!("{} trailing bytes", reader.len())));
+    }
+    let Value::Array(top) = top else {
+        return Err(corrupt("the top level is not an array"));
+    };
+    let version = match top.first() {
+        Some(v) => uint(v, "the format version")?,
+        None => return Err(corrupt("the top-level array is empty")),
+    };
+    if version != TREE_FORMAT_VERSION {
+        return Err(RevTreeError::UnsupportedVersion(version));
+    }
+    let [_, Value::Array(nodes), Value::Array(remotes)] = top.as_slice() else {
+        return Err(corrupt("the top level is not [version, nodes, remotes]"));
+    };
+    let mut tree = RevTree::new();
+    for (idx, item) in nodes.iter().enumerate() {
+        let node = decode_node(&tree, idx, item)?;
+        tree.push_node(node.parent, node.rev, node.deleted, node.has_body);
+    }
+    let mut last_id: Option<u32> = None;
+    for item in remotes {
+        let (id, idx) = decode_remote(item, tree.nodes.len())?;
+        if last_id.is_some_and(|last| last >= id) {
+            return Err(corrupt(format!("remote {id} is out of order or repeated")));
+        }
+        last_id = Some(id);
+        tree.remotes.insert(id, idx);
+    }
+    tree.update_current();
+    Ok(tree)
+}
+
+/// The encoding through ciborium's generic `Value`, as `encode` once built it: the direct
+/// encoder must give the same bytes.
+#[cfg(test)]
+pub(super) fn encode_generic(tree: &RevTree) -> Vec<u8> {
+    let int = |i: u64| Value::Integer(i.into());
+    let nodes = tree
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(idx, n)| {
+            let back = n.parent.map_or(0, |p| idx - p);
+            let flags = u64::from(n.deleted) * FLAG_DELETED + u64::from(n.has_body) * FLAG_HAS_BODY;
+            Value::Array(vec![
+                Value::Text(n.rev.as_str().to_owned()),
+                int(back as u64),
+                int(flags),
+            ])
+        })
+        .collect();
+    let remotes = tree
+        .remotes
+        .iter()
+        .map(|(&id, &idx)| Value::Array(vec![int(id.into()), int(idx as u64)]))
+        .collect();
+    let top = Value::Array(vec![
+        int(TREE_FORMAT_VERSION),
+        Value::Array(nodes),
+        Value::Array(remotes),
+    ]);
+    let mut out = Vec::new();
+    ciborium::into_writer(&top, &mut out).expect("CBOR encoding into memory cannot fail");
+    out
+}
+
+const MAJOR_UINT: u8 = 0;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+
+/// Writes a CBOR head with the shortest argument, as ciborium does.
+fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let major = major << 5;
+    if arg < 24 {
+        out.push(major | arg as u8);
+    } else if arg <= u64::from(u8::MAX) {
+        out.extend_from_slice(&[major | 24, arg as u8]);
+    } else if arg <= u64::from(u16::MAX) {
+        out.push(major | 25);
+        out.extend_from_slice(&(arg as u16).to_be_bytes());
+    } else if arg <= u64::from(u32::MAX) {
+        out.push(major | 26);
+        out.extend_from_slice(&(arg as u32).to_be_bytes());
+    } else {
+        out.push(major | 27);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// A cursor over CBOR bytes that reads only definite-length heads.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads a head of major type `major`; `None` on any other item or on an indefinite length.
+    fn head(&mut self, major: u8) -> Option<u64> {
+        let (&first, rest) = self.bytes.split_first()?;
+        if first >> 5 != major {
+            return None;
+        }
+        let (arg, rest) = match first & 0x1f {
+            n @ 0..=23 => (u64::from(n), rest),
+            24 => (u64::from(*rest.first()?), rest.get(1..)?),
+            25 => (
+                u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+                rest.get(2..)?,
+            ),
+            26 => (
+                u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
+                rest.get(4..)?,
+            ),
+            27 => (
+                u64::from_be_bytes(rest.get(..8)?.try_into().ok()?),
+                rest.get(8..)?,
+            ),
+            _ => return None,
+        };
+        // Only the shortest head, as `encode` writes it.
+        let shortest = match first & 0x1f {
+            0..=23 => true,
+            24 => arg >= 24,
+            25 => arg > u64::from(u8::MAX),
+            26 => arg > u64::from(u16::MAX),
+            _ => arg > u64::from(u32::MAX),
+        };
+        if !shortest {
+            return None;
+        }
+        self.bytes = rest;
+        Some(arg)
+    }
+
+    fn uint(&mut self) -> Option<u64> {
+        self.head(MAJOR_UINT)
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        let len = usize::try_from(self.head(MAJOR_TEXT)?).ok()?;
+        let text = self.bytes.get(..len)?;
+        self.bytes = &self.bytes[len..];
+        std::str::from_utf8(text).ok()
+    }
+}
+
+/// Decodes exactly the form [`RevTree::encode`] writes, with every check of the general path;
+/// `None` for anything else (the general path then decides, and explains).
+fn decode_direct(bytes: &[u8]) -> Option<RevTree> {
+    let mut r = Reader { bytes };
+    if r.head(MAJOR_ARRAY)? != 3 || r.uint()? != TREE_FORMAT_VERSION {
+        return None;
+    }
+    let count = r.head(MAJOR_ARRAY)?;
+    let mut tree = RevTree::new();
+    // Every node takes at least 4 bytes: never reserve more than the input could hold.
+    tree.nodes
+        .reserve(usize::try_from(count).ok()?.min(r.bytes.len() / 4));
+    for idx in 0..count {
+        let idx = usize::try_from(idx).ok()?;
+        if r.head(MAJOR_ARRAY)? != 3 {
+            return None;
+        }
+        let rev = RevId::parse(r.text()?).ok()?;
+        let back = r.uint()?;
+        let flags = r.uint()?;
+        if flags & !(FLAG_DELETED | FLAG_HAS_BODY) != 0 {
+            return None;
+        }
+        let parent = match back {
+            0 => None,
+            b if b <= idx as u64 => Some(idx - b as usize),
+            _ => return None,
+        };
+        if let Some(p) = parent {
+            if tree.nodes[p].rev.child_generation() != Some(rev.generation()) {
+                return None;
+            }
+        }
+        if tree.contains(&rev) {
+            return None;
+        }
+        tree.push_node(
+            parent,
+            rev,
+            flags & FLAG_DELETED != 0,
+            flags & FLAG_HAS_BODY != 0,
+        );
+    }
+    let remotes = r.head(MAJOR_ARRAY)?;
+    let mut last_id: Option<u32> = None;
+    for _ in 0..remotes {
+        if r.head(MAJOR_ARRAY)? != 2 {
+            return None;
+        }
+        let id = u32::try_from(r.uint()?).ok()?;
+        let node = usize::try_from(r.uint()?).ok()?;
+        if node >= tree.nodes.len() || last_id.is_some_and(|last| last >= id) {
+            return None;
+        }
+        last_id = Some(id);
+        tree.remotes.insert(id, node);
+    }
+    if !r.bytes.is_empty() {
+        return None;
+    }
+    tree.update_current();
+    Some(tree)
 }
 
 fn corrupt(msg: impl Into<String>) -> RevTreeError {
@@ -259,6 +438,23 @@ mod tests {
             vec![Value::Array(vec![int(4), int(1)])],
         );
         assert_eq!(t.encode(), expected);
+    }
+
+    #[test]
+    fn long_heads_and_indefinite_lengths_still_decode() {
+        let t = sample();
+        let bytes = t.encode();
+        // The version as a one-byte argument (0x18 0x01) instead of an immediate.
+        let mut long = vec![bytes[0], 0x18, 0x01];
+        long.extend_from_slice(&bytes[2..]);
+        assert_eq!(RevTree::decode(&long).unwrap(), t);
+        // The top-level array with an indefinite length.
+        let mut indefinite = vec![0x9f];
+        indefinite.extend_from_slice(&bytes[1..]);
+        indefinite.push(0xff);
+        assert_eq!(RevTree::decode(&indefinite).unwrap(), t);
+        assert!(decode_direct(&long).is_none() && decode_direct(&indefinite).is_none());
+        assert!(decode_direct(&bytes).is_some());
     }
 
     #[test]

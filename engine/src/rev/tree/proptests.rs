@@ -131,6 +131,24 @@ proptest! {
     }
 
     #[test]
+    fn direct_codec_matches_the_generic_one(seed in any::<u64>(), size in 0usize..60, edits in 0usize..4) {
+        let mut rng = Rng::new(seed);
+        let t = random_tree(&mut rng, size);
+        let mut bytes = t.encode();
+        prop_assert_eq!(&bytes, &super::codec::encode_generic(&t));
+        for _ in 0..edits {
+            let at = rng.below(bytes.len() + 1);
+            match rng.below(4) {
+                0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+                1 if at < bytes.len() => bytes[at] = rng.next_u64() as u8,
+                2 => bytes.insert(at, rng.next_u64() as u8),
+                _ => bytes.truncate(at),
+            }
+        }
+        prop_assert_eq!(RevTree::decode(&bytes), super::codec::decode_general(&bytes));
+    }
+
+    #[test]
     fn decode_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(t) = RevTree::decode(&bytes) {
             check_invariants(&t);
