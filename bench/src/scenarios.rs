@@ -54,9 +54,13 @@ pub(crate) fn run(opts: Options) -> Result<(), Failure> {
     };
     println!(
         "Ferry benchmark: {} documents of the shared workload (~945 B as JSON), SQLite → SQLite \
-         over wss://127.0.0.1 between two processes; {} of release build\n",
+         over wss://127.0.0.1 between two processes; {}\n",
         opts.docs,
-        if cfg!(debug_assertions) { "NOT" } else { "a" }
+        if cfg!(debug_assertions) {
+            "NOT a release build: the figures mean nothing"
+        } else {
+            "release build"
+        }
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -331,23 +331,30 @@ impl<S: Store + 'static> Driver<S> {
             // statement); the batch ends before the thread waits again.
             self.db.store().begin_read_batch();
             let mut next = command;
-            let mut handled = 0;
-            loop {
+            for handled in 1.. {
                 let now = Instant::now();
-                match next {
-                    Some(command) => self.handle(now, command),
-                    None => self.fire_timers(now),
+                if let Some(command) = next {
+                    self.handle(now, command);
                 }
                 if self.changed.swap(false, Ordering::AcqRel) {
                     self.database_changed(now);
                 }
-                handled += 1;
                 if handled == COMMANDS_PER_READ_BATCH {
                     break;
                 }
                 match self.rx.try_recv() {
                     Ok(command) => next = Some(command),
                     Err(_) => break,
+                }
+            }
+            // Timers that are due fire now, however busy the thread is: a stream of commands
+            // from other connections must not hold back one session's insert flush or request
+            // timeout.
+            let now = Instant::now();
+            if self.next_deadline().is_some_and(|deadline| deadline <= now) {
+                self.fire_timers(now);
+                if self.changed.swap(false, Ordering::AcqRel) {
+                    self.database_changed(now);
                 }
             }
             if let Err(error) = self.db.store().end_read_batch() {
