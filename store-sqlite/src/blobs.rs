@@ -102,19 +102,21 @@ pub(crate) fn digests(
 ) -> Result<Vec<BlobDigest>, StoreError> {
     let context = ctx("listing blobs");
     let after: &[u8] = after.map_or(&[], |d| &d[..]);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // No bound `LIMIT ?`: SQLite's planner reads that value, so every new one would recompile
+    // the statement; the scan stops after `limit` rows instead.
     let mut statement = conn
-        .prepare_cached("SELECT digest FROM blob_index WHERE digest > ?1 ORDER BY digest LIMIT ?2")
+        .prepare_cached("SELECT digest FROM blob_index WHERE digest > ?1 ORDER BY digest")
         .map_err(&context)?;
     let rows = statement
-        .query_map(params![after, limit], |r| r.get::<_, Vec<u8>>(0))
+        .query_map(params![after], |r| r.get::<_, Vec<u8>>(0))
         .map_err(&context)?;
-    rows.map(|row| {
-        let bytes = row.map_err(&context)?;
-        BlobDigest::try_from(bytes.as_slice())
-            .map_err(|_| StoreError::Corrupt(format!("a blob digest of {} bytes", bytes.len())))
-    })
-    .collect()
+    rows.take(limit)
+        .map(|row| {
+            let bytes = row.map_err(&context)?;
+            BlobDigest::try_from(bytes.as_slice())
+                .map_err(|_| StoreError::Corrupt(format!("a blob digest of {} bytes", bytes.len())))
+        })
+        .collect()
 }
 
 /// Starts a staged blob: a new content number.

@@ -101,6 +101,10 @@ fn change(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64)> {
     ))
 }
 
+/// The changes feed from a sequence on (see [`changes_since`]).
+const CHANGES_SINCE: &str = "SELECT sequence, doc_id, current_rev, flags, body_size \
+                             FROM documents WHERE sequence > ?1 ORDER BY sequence";
+
 pub(crate) fn changes_since(
     conn: &Connection,
     since: Sequence,
@@ -113,19 +117,17 @@ pub(crate) fn changes_since(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let context = ctx("reading the changes feed");
-    // `sequence` is the rowid: this is a range scan of the table, streamed row by row; only
-    // the `limit` entries asked for are ever held in memory.
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT sequence, doc_id, current_rev, flags, body_size FROM documents \
-             WHERE sequence > ?1 ORDER BY sequence LIMIT ?2",
-        )
-        .map_err(&context)?;
-    let mut rows = stmt.query([since, sql_limit]).map_err(&context)?;
+    // `sequence` is the rowid: this is a range scan of the table, streamed row by row, and the
+    // scan stops after the `limit` entries asked for. The limit is not a bound `LIMIT ?`:
+    // SQLite's planner reads that value, so every new one would recompile the statement.
+    let mut stmt = conn.prepare_cached(CHANGES_SINCE).map_err(&context)?;
+    let mut rows = stmt.query([since]).map_err(&context)?;
     let mut out = Vec::with_capacity(limit.min(1024));
-    while let Some(row) = rows.next().map_err(&context)? {
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(&context)? else {
+            break;
+        };
         let (sequence, doc_id, rev, bits, body_size) = change(row).map_err(&context)?;
         out.push(ChangeEntry {
             sequence: seq_from_sql(sequence, "documents")?,
@@ -270,5 +272,50 @@ impl SqliteReader {
     /// Whether a blob is stored.
     pub fn has_blob(&self, digest: &BlobDigest) -> Result<bool, StoreError> {
         Ok(self.blob_length(digest)?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_engine::store::Store;
+
+    /// Paging through the feed reuses one compiled statement: a new `since` or `limit` does not
+    /// make SQLite recompile it (a bound `LIMIT ?` did, on every page).
+    #[test]
+    fn paging_the_feed_does_not_recompile_the_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::SqliteStore::open(dir.path().join("feed.ferry")).unwrap();
+        let mut batch = ferry_engine::store::WriteBatch::new();
+        for i in 0..20u8 {
+            let rev = ferry_engine::rev::RevId::from_digest(1, &[i; 20]);
+            batch.push(ferry_engine::store::WriteOp::PutDocument {
+                record: ferry_engine::store::DocRecord {
+                    doc_id: format!("doc-{i:02}"),
+                    current_rev: rev.clone(),
+                    flags: ferry_engine::store::DocFlags::default(),
+                    sequence: 0,
+                    body_size: 1,
+                    tree: vec![1],
+                },
+                put_bodies: vec![(rev, b"x".to_vec())],
+                drop_bodies: Vec::new(),
+            });
+        }
+        store.apply(batch).unwrap();
+        let mut seen = Vec::new();
+        let mut since = 0;
+        for limit in [1, 3, 5, 7, 100] {
+            let page = store.changes_since(since, limit).unwrap();
+            assert!(page.len() <= limit);
+            since = page.last().map_or(since, |c| c.sequence);
+            seen.extend(page.into_iter().map(|c| c.doc_id));
+        }
+        assert_eq!(seen.len(), 20, "every document, once, in order: {seen:?}");
+        let statement = store.conn.prepare_cached(super::CHANGES_SINCE).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "recompilations of the feed's statement"
+        );
     }
 }
