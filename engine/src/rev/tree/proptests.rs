@@ -46,6 +46,20 @@ fn leaf_distances(t: &RevTree) -> BTreeMap<RevId, u64> {
     dist
 }
 
+/// Applies `edits` random byte edits to `bytes`: a flipped bit, a replaced, inserted or
+/// truncated byte.
+fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, edits: usize) {
+    for _ in 0..edits {
+        let at = rng.below(bytes.len() + 1);
+        match rng.below(4) {
+            0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+            1 if at < bytes.len() => bytes[at] = rng.next_u64() as u8,
+            2 => bytes.insert(at, rng.next_u64() as u8),
+            _ => bytes.truncate(at),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -136,15 +150,7 @@ proptest! {
         let t = random_tree(&mut rng, size);
         let mut bytes = t.encode();
         prop_assert_eq!(&bytes, &super::codec::encode_generic(&t));
-        for _ in 0..edits {
-            let at = rng.below(bytes.len() + 1);
-            match rng.below(4) {
-                0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
-                1 if at < bytes.len() => bytes[at] = rng.next_u64() as u8,
-                2 => bytes.insert(at, rng.next_u64() as u8),
-                _ => bytes.truncate(at),
-            }
-        }
+        mutate(&mut rng, &mut bytes, edits);
         prop_assert_eq!(RevTree::decode(&bytes), super::codec::decode_general(&bytes));
     }
 
@@ -159,15 +165,7 @@ proptest! {
     fn decode_never_panics_on_mutated_encodings(seed in any::<u64>(), size in 0usize..20, edits in 1usize..6) {
         let mut rng = Rng::new(seed);
         let mut bytes = random_tree(&mut rng, size).encode();
-        for _ in 0..edits {
-            let at = rng.below(bytes.len() + 1);
-            match rng.below(4) {
-                0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
-                1 if at < bytes.len() => bytes[at] = rng.next_u64() as u8,
-                2 => bytes.insert(at, rng.next_u64() as u8),
-                _ => bytes.truncate(at),
-            }
-        }
+        mutate(&mut rng, &mut bytes, edits);
         match RevTree::decode(&bytes) {
             Ok(t) => {
                 check_invariants(&t);
