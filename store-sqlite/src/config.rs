@@ -51,6 +51,7 @@ pub struct SqliteConfig {
     pub(crate) cache_size_kib: u32,
     pub(crate) busy_timeout: Duration,
     pub(crate) max_page_count: Option<u32>,
+    pub(crate) checkpoint_pages: u32,
 }
 
 impl SqliteConfig {
@@ -59,9 +60,13 @@ impl SqliteConfig {
     /// The default time a connection waits for another one's lock before failing with
     /// [`StoreError::Busy`].
     pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default number of pages written to the write-ahead log between checkpoints
+    /// (SQLite's own default).
+    pub const DEFAULT_CHECKPOINT_PAGES: u32 = 1_000;
 
     /// Options for the database file at `path`: created if missing, opened read-write,
-    /// `synchronous = NORMAL`, a 16 MiB page cache, a 5 s busy timeout, no size limit.
+    /// `synchronous = NORMAL`, a 16 MiB page cache, a 5 s busy timeout, no size limit, a
+    /// checkpoint every 1,000 pages.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteConfig {
             path: path.into(),
@@ -71,6 +76,7 @@ impl SqliteConfig {
             cache_size_kib: Self::DEFAULT_CACHE_SIZE_KIB,
             busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
             max_page_count: None,
+            checkpoint_pages: Self::DEFAULT_CHECKPOINT_PAGES,
         }
     }
 
@@ -115,6 +121,16 @@ impl SqliteConfig {
     /// grow the file beyond it fails with [`StoreError::Full`] and changes nothing.
     pub fn max_page_count(mut self, pages: u32) -> Self {
         self.max_page_count = Some(pages);
+        self
+    }
+
+    /// How many pages (of [`crate::schema::PAGE_SIZE`] bytes) the write-ahead log grows by
+    /// between checkpoints (default 1,000; at least 1). A checkpoint copies the log into the
+    /// database file; it runs on a background thread of the store, so a write does not wait
+    /// for it, unless the log reaches 8 times this size
+    /// ([`checkpoint`](crate::checkpoint) explains the policy).
+    pub fn checkpoint_pages(mut self, pages: u32) -> Self {
+        self.checkpoint_pages = pages.max(1);
         self
     }
 

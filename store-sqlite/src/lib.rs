@@ -19,7 +19,8 @@
 //! in `user_version`; the tables and the migration list are described in [`schema`]. Opening a
 //! file that is not a Ferry database, or one written by a newer schema, fails without writing a
 //! byte to it ([`open`] explains the order of checks). Commits use `synchronous = NORMAL` by
-//! default, `FULL` on request ([`Synchronous`]).
+//! default, `FULL` on request ([`Synchronous`]). The write-ahead log is checkpointed into the
+//! file by a background thread of the store, not inside a writer's commit ([`checkpoint`]).
 //!
 //! ## Threading model
 //!
@@ -64,6 +65,7 @@
 #![deny(missing_docs)]
 
 mod blobs;
+pub mod checkpoint;
 mod config;
 pub mod error;
 pub mod open;
@@ -84,6 +86,9 @@ pub use read::SqliteReader;
 /// A [`Store`] in a SQLite file. See the [crate documentation](crate) for the threading model.
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// Dropped before the connection, so the writer is the last connection to close (and
+    /// leaves no write-ahead log behind). `None` when read-only.
+    checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     config: SqliteConfig,
     reads: Cell<ReadBatch>,
@@ -117,7 +122,10 @@ impl SqliteStore {
             // Blobs a previous process left half-written can never be finished.
             blobs::discard_staged(&mut conn)?;
         }
+        let checkpointer =
+            (!config.read_only).then(|| checkpoint::Checkpointer::install(&conn, &config));
         let store = SqliteStore {
+            checkpointer,
             conn,
             config,
             reads: Cell::default(),
@@ -143,8 +151,9 @@ impl SqliteStore {
     }
 
     /// Closes the connection, reporting any error (dropping the store closes it too, silently).
-    pub fn close(self) -> Result<(), StoreError> {
+    pub fn close(mut self) -> Result<(), StoreError> {
         self.end_read_batch()?;
+        self.checkpointer = None; // ends the checkpoint thread first
         self.conn
             .close()
             .map_err(|(_, e)| error::map("closing the database", e))
@@ -167,10 +176,21 @@ impl SqliteStore {
         Ok(&self.conn)
     }
 
-    /// The connection to write through, with no read transaction open (a write begins its own).
-    fn write(&mut self) -> Result<&mut Connection, StoreError> {
+    /// Runs a write on the connection, with no read transaction open (a write begins its
+    /// own), then lets the checkpointer look at the write-ahead log.
+    fn write<T>(
+        &mut self,
+        write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.end_read_transaction()?;
-        Ok(&mut self.conn)
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.before_write();
+        }
+        let result = write(&mut self.conn);
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.after_write(&self.conn);
+        }
+        result
     }
 
     /// Commits the batch's read transaction, if one is open.
@@ -248,7 +268,7 @@ impl Store for SqliteStore {
         expected: Option<u64>,
         body: &[u8],
     ) -> Result<u64, StoreError> {
-        write::set_peer_checkpoint(self.write()?, id, expected, body)
+        self.write(|conn| write::set_peer_checkpoint(conn, id, expected, body))
     }
 
     fn blob_length(&self, digest: &BlobDigest) -> Result<Option<u64>, StoreError> {
@@ -273,19 +293,19 @@ impl Store for SqliteStore {
     }
 
     fn begin_blob(&mut self) -> Result<StagingId, StoreError> {
-        blobs::begin(self.write()?)
+        self.write(|conn| blobs::begin(conn))
     }
 
     fn append_blob(&mut self, staging: StagingId, bytes: &[u8]) -> Result<(), StoreError> {
-        blobs::append(self.write()?, staging, bytes)
+        self.write(|conn| blobs::append(conn, staging, bytes))
     }
 
     fn abort_blob(&mut self, staging: StagingId) -> Result<(), StoreError> {
-        blobs::abort(self.write()?, staging)
+        self.write(|conn| blobs::abort(conn, staging))
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<Vec<Sequence>, StoreError> {
-        write::apply(self.write()?, batch)
+        self.write(|conn| write::apply(conn, batch))
     }
 }
 
