@@ -149,6 +149,46 @@ pub(crate) fn raw_main(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `__raw-update PATH DOCS`: the raw ceiling of the 1% re-sync, on a file written by `__raw`
+/// and in a fresh process (a cold page cache, like the re-sync's replicator). Timed: in one
+/// transaction, every 100th document of `0..DOCS` is read by ID and rewritten with its
+/// generation-1 body and a new revision ID. Prints `RAW-UPDATE <seconds> <documents>`.
+pub(crate) fn raw_update_main(args: &[String]) -> Result<(), Failure> {
+    let [path, docs] = args else {
+        return Err("usage: __raw-update PATH DOCS".into());
+    };
+    let docs: u64 = docs.parse()?;
+    let rows: Vec<(String, String, Vec<u8>)> = (0..docs)
+        .step_by(100)
+        .map(|i| {
+            let body = workload::body(i, 1).to_json();
+            (workload::doc_id(i), format!("2-{i:040x}"), body)
+        })
+        .collect();
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut read = tx.prepare("SELECT rev_id, body FROM docs WHERE doc_id = ?1")?;
+        let mut update = tx.prepare("UPDATE docs SET rev_id = ?2, body = ?3 WHERE doc_id = ?1")?;
+        for (id, rev, body) in &rows {
+            let (old_rev, old_body): (String, Vec<u8>) =
+                read.query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if old_body.is_empty() || !old_rev.starts_with("1-") {
+                return Err(format!("{id} is not the raw run's document").into());
+            }
+            if update.execute(rusqlite::params![id, rev, body])? != 1 {
+                return Err(format!("{id} was not updated").into());
+            }
+        }
+    }
+    tx.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("RAW-UPDATE {seconds} {}", rows.len());
+    Ok(())
+}
+
 /// `__listener PATH [--delta]`: serves the SQLite database `PATH` on `wss://127.0.0.1:0/db`
 /// (anonymous TLS identity, password authentication) until stdin says `quit` or closes.
 ///

@@ -32,6 +32,7 @@ fn smoke_run_completes_every_scenario() {
     let count = |scenario: &str| lines.iter().filter(|l| l["scenario"] == scenario).count();
     for (scenario, expected) in [
         ("raw_sqlite_ceiling", 1),
+        ("raw_sqlite_1_update", 1),
         ("initial_push", 2),
         ("initial_pull", 2),
         ("re_sync_1_changed", 2),
@@ -48,6 +49,9 @@ fn smoke_run_completes_every_scenario() {
     for line in &lines {
         if line["scenario"] == "initial_push" || line["scenario"] == "initial_pull" {
             assert_eq!(line["docs"], 2_000);
+        }
+        if line["scenario"] == "raw_sqlite_1_update" {
+            assert_eq!(line["updated"], 20, "every 100th of 2,000 documents: {line}");
         }
         // A one-field edit of a 100 KB document: a delta of a few hundred bytes with delta
         // sync on, the whole body without.
