@@ -51,7 +51,10 @@ fn smoke_run_completes_every_scenario() {
             assert_eq!(line["docs"], 2_000);
         }
         if line["scenario"] == "raw_sqlite_1_update" {
-            assert_eq!(line["updated"], 20, "every 100th of 2,000 documents: {line}");
+            assert_eq!(
+                line["updated"], 20,
+                "every 100th of 2,000 documents: {line}"
+            );
         }
         // A one-field edit of a 100 KB document: a delta of a few hundred bytes with delta
         // sync on, the whole body without.

@@ -165,6 +165,12 @@ impl Feed {
             && self.revs_in_flight == 0
     }
 
+    /// Whether the end of the local feed was reached at least once: what is left to send was
+    /// all read.
+    pub(crate) fn reached_end(&self) -> bool {
+        self.reached_end
+    }
+
     /// Adds this feed's windows to `stats`.
     pub(crate) fn add_stats(&self, stats: &mut super::WindowStats) {
         stats.announcements_in_flight += self.in_flight.len();

@@ -13,6 +13,14 @@ use super::session::{ActiveSession, Sent};
 use super::{ActiveConfig, ActiveEvent, Direction};
 use crate::repl::FilterInput;
 use crate::repl::SessionError;
+
+/// Acknowledged revisions recorded as remote ancestors in one write during a bulk push.
+const RECORD_IN_BULK: usize = 1_000;
+/// The same once the feed has reached its end: smaller writes that overlap the last
+/// acknowledgements, so that little is left to record when the session finishes (a one-shot
+/// push saves its checkpoint only after recording). Recording every 100 during the whole
+/// push instead made a 100,000-document push 18% slower.
+const RECORD_AT_END: usize = 100;
 use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
 use crate::repl::checkpoint::PushProgress;
 use crate::repl::deltas::{self, DeltaSender};
@@ -419,7 +427,12 @@ impl ActiveSession {
                 }
             }
         }
-        if push.acknowledged.len() >= 1_000 {
+        let record_at = if push.feed.reached_end() {
+            RECORD_AT_END
+        } else {
+            RECORD_IN_BULK
+        };
+        if push.acknowledged.len() >= record_at {
             self.remember_remote_revisions(db)?;
         }
         Ok(())
@@ -612,7 +625,10 @@ impl ActiveSession {
         }
     }
 
-    /// Records the revisions the peer acknowledged as its remote ancestors (no new sequences).
+    /// Records the revisions the peer acknowledged as its remote ancestors (no new sequences):
+    /// in batches of [`RECORD_IN_BULK`] while the feed has more to read, of [`RECORD_AT_END`]
+    /// once it has reached its end, and the rest when the push is caught up or saves its
+    /// checkpoint.
     pub(super) fn remember_remote_revisions<S: Store>(
         &mut self,
         db: &mut Database<S>,
