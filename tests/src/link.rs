@@ -23,6 +23,15 @@ pub struct MaxWindows {
     pub passive: WindowStats,
 }
 
+/// The check of [`Link::fire_timers`]: a deadline that fired at `now` must have moved past it.
+fn assert_moved_on(role: &str, next: Option<Instant>, now: Instant) {
+    assert!(
+        next.is_none_or(|t| t > now),
+        "the {role} session's deadline did not move on after firing at {now:?} (it is \
+         {next:?}): a host would wake for it again at once, in a busy loop"
+    );
+}
+
 fn widen(max: &mut WindowStats, now: WindowStats) {
     max.announcements_in_flight = max.announcements_in_flight.max(now.announcements_in_flight);
     max.revs_in_flight = max.revs_in_flight.max(now.revs_in_flight);
@@ -178,6 +187,9 @@ impl Link {
     }
 
     /// Fires every deadline at or before `now`.
+    ///
+    /// Panics if a session's deadline is still at or before `now` once it has fired: a host
+    /// waiting for that deadline would wake at once, again and again (a busy loop).
     pub fn fire_timers<A: Store, P: Store>(
         &mut self,
         now: Instant,
@@ -187,11 +199,13 @@ impl Link {
         if let Some(a) = self.active.as_mut() {
             if a.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = a.handle_timeout(now, active_db);
+                assert_moved_on("active", a.poll_timeout(), now);
             }
         }
         if let Some(p) = self.passive.as_mut() {
             if p.poll_timeout().is_some_and(|t| t <= now) {
                 let _ = p.handle_timeout(now, passive_db);
+                assert_moved_on("passive", p.poll_timeout(), now);
             }
         }
         self.drain();

@@ -653,3 +653,55 @@ fn a_silent_puller_times_out_at_the_listener() {
     );
     assert!(pair.clock.elapsed() >= std::time::Duration::from_secs(60));
 }
+
+/// A slow peer: every frame takes `latency` of virtual time, and due timers fire between
+/// frames, as a host's loop does. A one-shot session outlives its checkpoint interval and
+/// then waits, finishing, for the reply to its last checkpoint: its deadline must move on
+/// each time it fires (`Link::fire_timers` checks), or a host would wake for it in a busy loop.
+#[test]
+fn a_session_slower_than_its_checkpoint_interval_never_leaves_a_past_deadline() {
+    use ferry_tests::link::Direction as Towards;
+    use std::time::Duration;
+    for profile in PROFILES {
+        for direction in [Direction::Push, Direction::Pull] {
+            let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+            fill(&mut pair.active_db, "a", 20);
+            fill(&mut pair.passive_db, "p", 20);
+            let mut cfg = config(&pair, direction);
+            cfg.checkpoint_interval = Duration::from_secs(1);
+            pair.connect(cfg, PassiveConfig::default());
+            let mut fired = 0;
+            for _ in 0..10_000 {
+                pair.clock.advance(Duration::from_millis(300));
+                let now = pair.clock.now();
+                if pair.link.next_deadline().is_some_and(|t| t <= now) {
+                    pair.link
+                        .fire_timers(now, &mut pair.active_db, &mut pair.passive_db);
+                    fired += 1;
+                }
+                let moved = [Towards::ToPassive, Towards::ToActive]
+                    .into_iter()
+                    .any(|to| {
+                        pair.link
+                            .deliver(to, now, &mut pair.active_db, &mut pair.passive_db)
+                    });
+                if !moved && pair.link.is_quiescent() {
+                    break;
+                }
+            }
+            assert!(
+                pair.clock.elapsed() > Duration::from_secs(5),
+                "{}",
+                pair.describe()
+            );
+            assert!(fired > 0, "no timer fired: the test proves nothing");
+            assert_finished_cleanly(&pair);
+            let held = if direction == Direction::Push {
+                &pair.passive_db
+            } else {
+                &pair.active_db
+            };
+            assert_eq!(snapshot(held).len(), 40, "{profile:?} {direction:?}");
+        }
+    }
+}

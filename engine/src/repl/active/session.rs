@@ -234,10 +234,10 @@ impl ActiveSession {
             .map(|at| at + self.config.request_timeout)
             .min();
         let inserts = self.pull.as_ref().and_then(Pull::insert_deadline);
-        [oldest_request, inserts, self.next_save]
-            .into_iter()
-            .flatten()
-            .min()
+        // Periodic saves happen only while running (see `timeout`): once finishing, a
+        // passed `next_save` would be a deadline that never moves on.
+        let save = self.next_save.filter(|_| self.phase == Phase::Running);
+        [oldest_request, inserts, save].into_iter().flatten().min()
     }
 
     /// The current status.
