@@ -1,6 +1,6 @@
 //! The benchmark's helper processes, started by re-invoking this binary with a hidden first
-//! argument: the listener (the second process of every network scenario), the populator and
-//! the raw SQLite ceiling. Keeping bulk work out of the replicator's process keeps its peak RSS
+//! argument: the listener (the second process of every network scenario), the populator, the
+//! updater and the timed replicator (the raw ceiling's are in `scenarios::raw`). Keeping bulk work out of the replicator's process keeps its peak RSS
 //! a figure of replication alone.
 //!
 //! The listener speaks a line protocol: it prints `READY <port> <fingerprint>` once serving,
@@ -110,82 +110,6 @@ pub(crate) fn replicate_main(args: &[String]) -> Result<(), Failure> {
         Ok::<_, Failure>(started.elapsed().as_secs_f64())
     })?;
     println!("DONE {seconds} {}", measure::peak_rss_kib().unwrap_or(0));
-    Ok(())
-}
-
-/// `__raw PATH DOCS`: the raw ceiling. The documents are encoded as compact JSON first; then,
-/// timed, they are inserted with rusqlite into one table (ID, revision ID, body) in one
-/// transaction, with the SQLite store's own settings (WAL, `synchronous = NORMAL`). Prints
-/// `RAW <seconds>`.
-pub(crate) fn raw_main(args: &[String]) -> Result<(), Failure> {
-    let [path, docs] = args else {
-        return Err("usage: __raw PATH DOCS".into());
-    };
-    let docs: u64 = docs.parse()?;
-    let rows: Vec<(String, String, Vec<u8>)> = (0..docs)
-        .map(|i| {
-            let body = workload::body(i, 0).to_json();
-            // A revision ID of the same shape as a real one: generation 1, 40 hex digits.
-            (workload::doc_id(i), format!("1-{i:040x}"), body)
-        })
-        .collect();
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch(
-        "CREATE TABLE docs (doc_id TEXT PRIMARY KEY, rev_id TEXT NOT NULL, body BLOB NOT NULL)",
-    )?;
-    let started = Instant::now();
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare("INSERT INTO docs VALUES (?1, ?2, ?3)")?;
-        for (id, rev, body) in &rows {
-            insert.execute(rusqlite::params![id, rev, body])?;
-        }
-    }
-    tx.commit()?;
-    let seconds = started.elapsed().as_secs_f64();
-    println!("RAW {seconds}");
-    Ok(())
-}
-
-/// `__raw-update PATH DOCS`: the raw ceiling of the 1% re-sync, on a file written by `__raw`
-/// and in a fresh process (a cold page cache, like the re-sync's replicator). Timed: in one
-/// transaction, every 100th document of `0..DOCS` is read by ID and rewritten with its
-/// generation-1 body and a new revision ID. Prints `RAW-UPDATE <seconds> <documents>`.
-pub(crate) fn raw_update_main(args: &[String]) -> Result<(), Failure> {
-    let [path, docs] = args else {
-        return Err("usage: __raw-update PATH DOCS".into());
-    };
-    let docs: u64 = docs.parse()?;
-    let rows: Vec<(String, String, Vec<u8>)> = (0..docs)
-        .step_by(100)
-        .map(|i| {
-            let body = workload::body(i, 1).to_json();
-            (workload::doc_id(i), format!("2-{i:040x}"), body)
-        })
-        .collect();
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let started = Instant::now();
-    let tx = conn.transaction()?;
-    {
-        let mut read = tx.prepare("SELECT rev_id, body FROM docs WHERE doc_id = ?1")?;
-        let mut update = tx.prepare("UPDATE docs SET rev_id = ?2, body = ?3 WHERE doc_id = ?1")?;
-        for (id, rev, body) in &rows {
-            let (old_rev, old_body): (String, Vec<u8>) =
-                read.query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            if old_body.is_empty() || !old_rev.starts_with("1-") {
-                return Err(format!("{id} is not the raw run's document").into());
-            }
-            if update.execute(rusqlite::params![id, rev, body])? != 1 {
-                return Err(format!("{id} was not updated").into());
-            }
-        }
-    }
-    tx.commit()?;
-    let seconds = started.elapsed().as_secs_f64();
-    println!("RAW-UPDATE {seconds} {}", rows.len());
     Ok(())
 }
 

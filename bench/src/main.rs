@@ -88,8 +88,8 @@ fn main() -> ExitCode {
     let helper = match args.first().map(String::as_str) {
         Some("__listener") => Some(child::listener_main(&args[1..])),
         Some("__populate") => Some(child::populate_main(&args[1..])),
-        Some("__raw") => Some(child::raw_main(&args[1..])),
-        Some("__raw-update") => Some(child::raw_update_main(&args[1..])),
+        Some("__raw") => Some(scenarios::raw::raw_main(&args[1..])),
+        Some("__raw-update") => Some(scenarios::raw::raw_update_main(&args[1..])),
         Some("__update") => Some(child::update_main(&args[1..])),
         Some("__replicate") => Some(child::replicate_main(&args[1..])),
         _ => None,

@@ -24,6 +24,8 @@ use crate::proxy::Proxy;
 use crate::report::{Goal, Report};
 use crate::{Failure, Options};
 
+pub(crate) mod raw;
+
 const PROFILES: [Profile; 2] = [Profile::Ferry1, Profile::CbMobile3];
 /// The longest any one replication may take before the run fails.
 const REPLICATION_TIMEOUT: Duration = Duration::from_secs(3_600);
@@ -244,59 +246,6 @@ fn big_body() -> Value {
 impl Bench {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.sqlite"))
-    }
-
-    /// The raw ceiling: best of three runs, each in a fresh process and file; and the raw
-    /// ceiling of the 1% re-sync, each on the file of an insert run, in another fresh process.
-    fn raw_ceiling(&mut self) -> Result<(), Failure> {
-        let n = self.opts.docs;
-        let (mut runs, mut update_runs, mut updated) = (Vec::new(), Vec::new(), 0);
-        for run in 0..3 {
-            let path = self.path(&format!("raw-{run}"));
-            let file = path.display().to_string();
-            let out = run_helper(&["__raw".into(), file.clone(), n.to_string()])?;
-            let seconds: f64 = out
-                .trim()
-                .strip_prefix("RAW ")
-                .ok_or_else(|| format!("unexpected output of the raw run: {out:?}"))?
-                .parse()?;
-            runs.push(seconds);
-            let out = run_helper(&["__raw-update".into(), file, n.to_string()])?;
-            let fields: Vec<&str> = out.split_whitespace().collect();
-            let ["RAW-UPDATE", seconds, docs] = fields[..] else {
-                return Err(format!("unexpected output of the raw update: {out:?}").into());
-            };
-            update_runs.push(seconds.parse::<f64>()?);
-            updated = docs.parse::<u64>()?;
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
-        let best = runs.iter().copied().fold(f64::INFINITY, f64::min);
-        self.raw_rate = n as f64 / best;
-        self.report.row(
-            "0 raw SQLite ceiling",
-            "",
-            &format!(
-                "{n} docs in {best:.3} s: {:.0} docs/s (rusqlite, one transaction, best of 3)",
-                self.raw_rate
-            ),
-            json!({"docs": n, "seconds": round(best, 4), "docs_per_s": self.raw_rate.round(),
-                   "runs_seconds": runs}),
-        )?;
-        let best_update = update_runs.iter().copied().fold(f64::INFINITY, f64::min);
-        let share = best_update / best;
-        self.report.row(
-            "0 raw SQLite 1% update",
-            "",
-            &format!(
-                "{updated} of those docs read and rewritten in {best_update:.3} s = {:.2}% of \
-                 the raw insert (fresh process, one transaction, best of 3)",
-                share * 100.0
-            ),
-            json!({"docs": n, "updated": updated, "seconds": round(best_update, 4),
-                   "share_of_insert": round(share, 5), "runs_seconds": update_runs}),
-        )
     }
 
     async fn network_scenarios(&mut self) -> Result<(), Failure> {
