@@ -61,6 +61,10 @@ pub struct Options {
     /// 200, 100 latency puts. Figures from it mean nothing.
     #[arg(long)]
     pub smoke: bool,
+    /// Run only scenario 8, the engine alone (no SQLite, sockets or second process): the
+    /// quickest way to profile the engine, e.g. under `valgrind --tool=callgrind`.
+    #[arg(long)]
+    pub engine_only: bool,
     /// Also append the JSON lines to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

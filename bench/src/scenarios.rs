@@ -75,8 +75,10 @@ pub(crate) fn run(opts: Options) -> Result<(), Failure> {
         raw_rate: 0.0,
         single_push_rate: 0.0,
     };
-    bench.raw_ceiling()?;
-    runtime.block_on(bench.network_scenarios())?;
+    if !bench.opts.engine_only {
+        bench.raw_ceiling()?;
+        runtime.block_on(bench.network_scenarios())?;
+    }
     drop(runtime);
     bench.engine_alone()?;
     bench.report.finish();
