@@ -54,7 +54,7 @@ pub use config::{
 pub use error::DriverError;
 pub use listen::ListenerCore;
 pub use public::{DocumentEvents, Listener, Replicator, StatusChanges};
-pub use replicator::{ReplicatorCore, ReplicatorObserver};
+pub use replicator::{ReplicatorCore, ReplicatorObserver, STATUS_PROGRESS_INTERVAL};
 pub use store::DatabaseHandle;
 
 /// A boxed, sendable future.

@@ -177,12 +177,18 @@ impl<R: Runtime> Replicator<R> {
 }
 
 impl<R> Replicator<R> {
-    /// The current status.
+    /// The status last published. A change of activity, error or attempts is published at
+    /// once; a change of progress alone at most every
+    /// [`STATUS_PROGRESS_INTERVAL`](super::STATUS_PROGRESS_INTERVAL) (100 ms), so the progress
+    /// seen here may be that long behind the documents' own events.
     pub fn status(&self) -> ReplicatorStatus {
         lock(&self.channels.latest).clone()
     }
 
-    /// The status changes from now on, as a stream (any runtime can poll it).
+    /// The status changes from now on, as a stream (any runtime can poll it). Changes of
+    /// progress alone come at most every
+    /// [`STATUS_PROGRESS_INTERVAL`](super::STATUS_PROGRESS_INTERVAL); every other change comes
+    /// at once (see [`Replicator::status`]).
     pub fn status_changes(&self) -> StatusChanges {
         let (tx, rx) = mpsc::unbounded();
         lock(&self.channels.statuses).push(tx);

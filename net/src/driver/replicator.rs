@@ -55,6 +55,13 @@ pub(crate) struct ReplSetup {
 /// How long `stop` waits for the session to save its checkpoint before closing anyway.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// A status whose only change is its progress is published at most this often, as
+/// Couchbase Lite throttles its change listeners: publishing wakes the application's runtime,
+/// and during a bulk sync the progress changes with every document (waking it per document
+/// cost a replicator's store thread about a tenth of its time). A change of activity, error
+/// or attempts is published at once, with the progress of that moment.
+pub const STATUS_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The store thread's state of one replicator.
 pub(crate) struct Repl {
     setup: ReplSetup,
@@ -69,6 +76,10 @@ pub(crate) struct Repl {
     reset_checkpoint: bool,
     /// The status last published.
     status: ReplicatorStatus,
+    /// When the status was last published.
+    published_at: Option<Instant>,
+    /// When a progress change held back by [`STATUS_PROGRESS_INTERVAL`] is to be published.
+    progress_due: Option<Instant>,
     /// The session's progress (of the current or last connection).
     progress: ferry_engine::repl::Progress,
     stop_waiters: Vec<oneshot::Sender<()>>,
@@ -87,6 +98,8 @@ impl Repl {
             attempts_since_start: 0,
             reset_checkpoint: false,
             status: ReplicatorStatus::stopped(),
+            published_at: None,
+            progress_due: None,
             progress: Default::default(),
             stop_waiters: Vec::new(),
             stop_deadline: None,
@@ -99,7 +112,8 @@ impl Repl {
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let session = self.session.as_ref().and_then(ActiveSession::poll_timeout);
-        [session, self.lifecycle.poll_timeout(), self.stop_deadline]
+        let lifecycle = self.lifecycle.poll_timeout();
+        [session, lifecycle, self.stop_deadline, self.progress_due]
             .into_iter()
             .flatten()
             .min()
@@ -335,7 +349,7 @@ impl Repl {
                 _ => {}
             }
         }
-        self.publish();
+        self.publish(now);
         if self.lifecycle.activity() == ActivityLevel::Stopped && self.session.is_none() {
             for waiter in self.stop_waiters.drain(..) {
                 let _ = waiter.send(());
@@ -377,7 +391,10 @@ impl Repl {
         closed
     }
 
-    fn publish(&mut self) {
+    /// Publishes the status if it changed; a change of progress alone waits until
+    /// [`STATUS_PROGRESS_INTERVAL`] has passed since the last publication (a deadline of
+    /// [`Repl::next_deadline`], whose timer drains and so publishes).
+    fn publish(&mut self, now: Instant) {
         let (activity, error) = self.lifecycle.status();
         let status = ReplicatorStatus {
             activity,
@@ -385,11 +402,25 @@ impl Repl {
             error: error.cloned(),
             attempts: self.attempts_since_start,
         };
-        if status != self.status {
-            tracing::debug!(?status.activity, error = ?status.error, "replicator status");
-            self.status = status;
-            self.setup.observer.status_changed(&self.status);
+        if status == self.status {
+            self.progress_due = None;
+            return;
         }
+        let progress_only = status.activity == self.status.activity
+            && status.error == self.status.error
+            && status.attempts == self.status.attempts;
+        if progress_only && let Some(at) = self.published_at {
+            let due = at + STATUS_PROGRESS_INTERVAL;
+            if now < due {
+                self.progress_due = Some(due);
+                return;
+            }
+        }
+        tracing::debug!(?status.activity, error = ?status.error, "replicator status");
+        self.progress_due = None;
+        self.published_at = Some(now);
+        self.status = status;
+        self.setup.observer.status_changed(&self.status);
     }
 }
 

@@ -47,6 +47,7 @@ macro_rules! integration_tests {
                 document_ids_limit_what_moves,
                 restarts_resume_from_the_checkpoint_unless_reset,
                 a_push_filter_limits_what_the_listener_receives,
+                status_changes_publish_progress_at_most_every_interval,
                 blobs_move_between_sqlite_databases;
             continuous: two_continuous_replicators_and_app_writes_converge,
                 heartbeat_pongs_keep_an_idle_connection_alive;

@@ -156,6 +156,60 @@ pub async fn document_ids_limit_what_moves<R: Runtime>() {
     listener.stop().await;
 }
 
+/// A shared test body (see the module docs).
+pub async fn status_changes_publish_progress_at_most_every_interval<R: Runtime>() {
+    use ferry_net::driver::STATUS_PROGRESS_INTERVAL;
+    let (a, b) = (memory("a", 43), memory("b", 44));
+    a.write(0..2_000).await;
+    let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
+    let replicator = Replicator::<R>::new(
+        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
+            .replicator_type(ReplicatorType::Push),
+    )
+    .unwrap();
+    let mut changes = replicator.status_changes();
+    let started = std::time::Instant::now();
+    replicator.start(false).unwrap();
+    let mut statuses: Vec<ferry_net::api::ReplicatorStatus> = Vec::new();
+    while statuses
+        .last()
+        .is_none_or(|s| s.activity != ferry_net::api::ActivityLevel::Stopped)
+    {
+        let next = futures_util::StreamExt::next(&mut changes);
+        let status = crate::within::<R, _>(crate::common::DEADLINE, next)
+            .await
+            .expect("the push stops in time")
+            .expect("the replicator publishes until it stops");
+        statuses.push(status);
+    }
+    let elapsed = started.elapsed();
+    let last = statuses.last().unwrap();
+    assert!(last.error.is_none(), "{last:?}");
+    assert_eq!(
+        (last.progress.completed, last.progress.total),
+        (2_000, 2_000),
+        "the final status carries the final progress"
+    );
+    assert_eq!(replicator.status(), *last);
+    // Progress-only changes are published at least an interval apart, so within the time the
+    // push took there can be at most this many; publishing per document gave hundreds.
+    let progress_only = statuses
+        .windows(2)
+        .filter(|w| {
+            w[0].activity == w[1].activity
+                && w[0].error == w[1].error
+                && w[0].attempts == w[1].attempts
+        })
+        .count();
+    let bound = (elapsed.as_millis() / STATUS_PROGRESS_INTERVAL.as_millis()) as usize + 1;
+    assert!(
+        progress_only <= bound,
+        "{progress_only} progress-only statuses in {elapsed:?} (at most {bound})"
+    );
+    assert_eq!(b.count().await, 2_000);
+    listener.stop().await;
+}
+
 /// Starts `replicator` again and waits for this run to stop; returns its final status and
 /// the documents it reported pushed.
 async fn run_again<R: Runtime>(
