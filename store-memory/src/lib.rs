@@ -140,6 +140,7 @@ impl Store for MemoryStore {
                 current_rev: doc.current_rev.clone(),
                 flags: doc.flags,
                 body_size: doc.body_size,
+                tree: doc.tree.clone(),
             });
         }
         Ok(out)

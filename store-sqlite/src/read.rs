@@ -91,18 +91,21 @@ pub(crate) fn body(
         .map_err(ctx("reading a body"))
 }
 
-fn change(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64)> {
+type ChangeRow = (i64, String, String, i64, i64, Vec<u8>);
+
+fn change(row: &Row<'_>) -> rusqlite::Result<ChangeRow> {
     Ok((
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
 /// The changes feed from a sequence on (see [`changes_since`]).
-const CHANGES_SINCE: &str = "SELECT sequence, doc_id, current_rev, flags, body_size \
+const CHANGES_SINCE: &str = "SELECT sequence, doc_id, current_rev, flags, body_size, tree \
                              FROM documents WHERE sequence > ?1 ORDER BY sequence";
 
 pub(crate) fn changes_since(
@@ -128,13 +131,14 @@ pub(crate) fn changes_since(
         let Some(row) = rows.next().map_err(&context)? else {
             break;
         };
-        let (sequence, doc_id, rev, bits, body_size) = change(row).map_err(&context)?;
+        let (sequence, doc_id, rev, bits, body_size, tree) = change(row).map_err(&context)?;
         out.push(ChangeEntry {
             sequence: seq_from_sql(sequence, "documents")?,
             current_rev: parse_rev(&doc_id, &rev)?,
             flags: flags(&doc_id, bits)?,
             body_size: size(&doc_id, body_size)?,
             doc_id,
+            tree,
         });
     }
     Ok(out)

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::blip::MessageNumber;
 use crate::db::{Database, DbError};
 use crate::rev::RevId;
-use crate::store::{Sequence, Store};
+use crate::store::{ChangeEntry, Sequence, Store};
 
 use super::catalogue::{NoRev, RemoteSeq, RevMessage};
 
@@ -183,15 +183,15 @@ impl Feed {
         self.since
     }
 
-    /// Decides what to send next. `remote_ancestor` gives, for a document, the revision the
-    /// peer is believed to have (active pushes put it in `proposeChanges`).
+    /// Decides what to send next. `remote_ancestor` gives, for a changes-feed entry, the
+    /// revision the peer is believed to have (active pushes put it in `proposeChanges`).
     pub(crate) fn next_step<S: Store, F>(
         &mut self,
         db: &Database<S>,
         remote_ancestor: F,
     ) -> Result<FeedStep, DbError>
     where
-        F: Fn(&Database<S>, &str) -> Result<Option<RevId>, DbError>,
+        F: Fn(&ChangeEntry) -> Result<Option<RevId>, DbError>,
     {
         // Revisions first: they drain the pipeline that announcements fill.
         if self.revs_in_flight < self.limits.max_revs_in_flight
@@ -290,7 +290,7 @@ impl Feed {
                 } else {
                     Vec::new()
                 };
-                let server_rev = remote_ancestor(db, &entry.doc_id)?;
+                let server_rev = remote_ancestor(&entry)?;
                 if self.skip_known && server_rev.as_ref() == Some(&entry.current_rev) {
                     if closing_rows.is_empty() {
                         self.completed.push(entry.sequence);

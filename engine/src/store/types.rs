@@ -78,6 +78,11 @@ pub struct ChangeEntry {
     pub flags: DocFlags,
     /// Size in bytes of the current revision's encoded body.
     pub body_size: u64,
+    /// The document's revision tree at that sequence, encoded ([`RevTree::decode`]): a push
+    /// learns from it which revision the peer has without reading the document again.
+    ///
+    /// [`RevTree::decode`]: crate::rev::RevTree::decode
+    pub tree: Vec<u8>,
 }
 
 /// One operation of a [`WriteBatch`].

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use crate::blip::{BlipError, Message, MessageNumber, SendOptions};
 use crate::db::{Database, DbError};
-use crate::rev::RevId;
-use crate::store::{Sequence, Store};
+use crate::rev::{RevId, RevTree};
+use crate::store::{ChangeEntry, Sequence, Store};
 
 use super::session::{ActiveSession, Sent};
 use super::{ActiveConfig, ActiveEvent, Direction};
@@ -322,13 +322,15 @@ impl ActiveSession {
         loop {
             // What the peer has: acknowledged in this session (not yet recorded), else stored.
             let acknowledged = &push.acknowledged;
-            let step =
-                push.feed.next_step(db, |db: &Database<S>, doc_id: &str| {
-                    match acknowledged.get(doc_id) {
-                        Some(rev) => Ok(Some(rev.clone())),
-                        None => db.remote_ancestor(doc_id, remote_id),
-                    }
-                })?;
+            let step = push.feed.next_step(db, |entry: &ChangeEntry| {
+                match acknowledged.get(&entry.doc_id) {
+                    Some(rev) => Ok(Some(rev.clone())),
+                    // The tree the feed read with the entry: no second read of the document.
+                    None => Ok(RevTree::decode(&entry.tree)?
+                        .remote_ancestor(remote_id)
+                        .cloned()),
+                }
+            })?;
             let step_since = push.feed.since();
             match step {
                 FeedStep::Idle => {
