@@ -271,9 +271,13 @@ fn an_interrupted_push_resumes_without_losing_or_resending_much() {
     cfg.checkpoint_interval = std::time::Duration::from_millis(1);
     cfg.changes_batch = 100;
     pair.connect(cfg.clone(), PassiveConfig::default());
-    // Deliver part of the session, then cut the connection mid-stream.
-    for _ in 0..400 {
+    // Deliver part of the session (until the passive has stored some), then cut the
+    // connection mid-stream.
+    for _ in 0..100_000 {
         pair.run_steps(1);
+        if received_by_passive(&pair) > 0 {
+            break;
+        }
     }
     let before = received_by_passive(&pair);
     assert!(

@@ -97,7 +97,9 @@ pub struct ActiveConfig {
     pub changes_batch: usize,
     /// `proposeChanges` awaiting replies at once (default 4).
     pub max_changes_in_flight: usize,
-    /// Pushed `rev`s awaiting replies at once (default 256).
+    /// Pushed `rev`s awaiting replies at once (default 2,048). Above the peer's insert batch
+    /// (500), so the peer's next batch arrives while it stores one: with 256, a 100,000-document
+    /// push waited on each of the peer's commits and took 20% longer.
     pub max_revs_in_flight: usize,
     /// Body bytes of pushed `rev`s awaiting replies at once (default 4 MiB).
     pub max_rev_bytes_in_flight: usize,
@@ -138,7 +140,7 @@ impl ActiveConfig {
             request_timeout: Duration::from_secs(60),
             changes_batch: 500,
             max_changes_in_flight: 4,
-            max_revs_in_flight: 256,
+            max_revs_in_flight: 2048,
             max_rev_bytes_in_flight: 4 << 20,
             max_pull_pending: 5_000,
             insert_batch: 500,

@@ -45,7 +45,8 @@ pub struct PassiveConfig {
     pub changes_batch: usize,
     /// `changes` messages awaiting the peer's reply at once (default 4).
     pub max_changes_in_flight: usize,
-    /// `rev` messages awaiting the peer's reply at once (default 256).
+    /// `rev` messages awaiting the peer's reply at once (default 2,048: above the peer's insert
+    /// batch, so that it receives the next batch while it stores one).
     pub max_revs_in_flight: usize,
     /// Body bytes of `rev` messages awaiting replies at once (default 4 MiB).
     pub max_rev_bytes_in_flight: usize,
@@ -77,7 +78,7 @@ impl Default for PassiveConfig {
             read_only: false,
             changes_batch: 500,
             max_changes_in_flight: 4,
-            max_revs_in_flight: 256,
+            max_revs_in_flight: 2048,
             max_rev_bytes_in_flight: 4 << 20,
             insert_batch: 500,
             insert_delay: Duration::from_millis(1),
@@ -624,7 +625,7 @@ impl PassiveSession {
             return Ok(());
         };
         loop {
-            match feed.next_step(db, |_, _| Ok(None))? {
+            match feed.next_step(db, |_| Ok(None))? {
                 FeedStep::Idle => return Ok(()),
                 FeedStep::Announce(rows) if rows.is_empty() => {
                     // Caught up: an empty, no-reply `changes`, as LiteCore sends it.
