@@ -226,10 +226,15 @@ impl ActiveSession {
         if self.phase == Phase::Stopped {
             return None;
         }
+        // Requests are numbered in the order they are sent and `now` never goes back, so the
+        // first one awaiting its reply is the oldest: no scan of up to thousands in flight on
+        // every poll.
         let oldest_request = self
             .sent
             .values()
+            .next()
             .map(|(_, at)| *at)
+            .into_iter()
             .chain(self.pull.as_ref().and_then(|p| p.blobs.oldest_request()))
             .map(|at| at + self.config.request_timeout)
             .min();
@@ -512,7 +517,8 @@ impl ActiveSession {
         if let Some((sent, _)) = self
             .sent
             .values()
-            .find(|(_, at)| now >= *at + self.config.request_timeout)
+            .next() // the oldest (see `poll_timeout`)
+            .filter(|(_, at)| now >= *at + self.config.request_timeout)
         {
             let request = match sent {
                 Sent::GetCheckpoint => names::GET_CHECKPOINT,

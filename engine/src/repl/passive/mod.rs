@@ -255,7 +255,8 @@ impl PassiveSession {
         if let Some((number, _)) = self
             .sent_at
             .iter()
-            .find(|(_, at)| now >= **at + self.config.request_timeout)
+            .next() // the oldest (see `poll_timeout`)
+            .filter(|(_, at)| now >= **at + self.config.request_timeout)
         {
             let request = match self.sent.get(number) {
                 Some(Sent::Rev { .. }) => names::REV,
@@ -298,10 +299,14 @@ impl PassiveSession {
         if self.failed.is_some() {
             return None;
         }
+        // Requests are numbered in the order they are sent and `now` never goes back: the
+        // first one awaiting its reply is the oldest.
         let oldest = self
             .sent_at
             .values()
+            .next()
             .copied()
+            .into_iter()
             .chain(self.blobs.oldest_request())
             .min()
             .map(|at| at + self.config.request_timeout);
