@@ -427,3 +427,40 @@ fn trees_are_pruned_to_the_configured_depth() {
     assert_eq!(tree.current(), Some(&rev));
     assert_eq!(db.store().body_count(), 1);
 }
+
+#[test]
+fn a_revision_is_sent_from_a_tree_read_earlier_only_while_it_holds() {
+    let mut db = db();
+    let r1 = db.put("a", &json(r#"{"v":1}"#), None).unwrap();
+    let (record, _) = db.revision_tree("a").unwrap().unwrap();
+    let seen_at_r1 = record.tree;
+    let sent = |db: &Database<MemoryStore>, rev: &RevId, seen: Option<&[u8]>| {
+        db.revision_to_send_from("a", rev, &[], 20, seen).unwrap()
+    };
+    // The tree still holds: the same revision as from a fresh read.
+    let fresh = db.revision_to_send("a", &r1, &[], 20).unwrap().unwrap();
+    let from_seen = sent(&db, &r1, Some(&seen_at_r1)).unwrap();
+    assert_eq!(from_seen.body, fresh.body);
+    assert_eq!(
+        (from_seen.history, from_seen.deleted),
+        (fresh.history, false)
+    );
+
+    // r1 superseded: its body is gone, so the old tree that still lists it sends nothing, as
+    // a fresh read does.
+    let r2 = db.put("a", &json(r#"{"v":2}"#), Some(&r1)).unwrap();
+    assert!(db.revision_to_send("a", &r1, &[], 20).unwrap().is_none());
+    assert!(sent(&db, &r1, Some(&seen_at_r1)).is_none());
+
+    // A tree without the revision, or bytes that are no tree, fall back to reading it.
+    for seen in [Some(&seen_at_r1[..]), Some(&b"not a tree"[..]), None] {
+        let out = sent(&db, &r2, seen).expect("read from the stored tree");
+        assert_eq!(out.history, vec![r1.clone()], "{seen:?}");
+        assert_eq!(Value::from_cbor(&out.body).unwrap(), json(r#"{"v":2}"#));
+    }
+
+    // Purged since: nothing to send, whatever tree was seen.
+    let (record, _) = db.revision_tree("a").unwrap().unwrap();
+    assert!(db.purge("a").unwrap());
+    assert!(sent(&db, &r2, Some(&record.tree)).is_none());
+}

@@ -127,8 +127,32 @@ impl<S: Store> Database<S> {
         known: &[RevId],
         max_history: usize,
     ) -> Result<Option<OutgoingRevision>, DbError> {
-        let Some((_, tree)) = self.revision_tree(doc_id)? else {
-            return Ok(None);
+        self.revision_to_send_from(doc_id, rev, known, max_history, None)
+    }
+
+    /// [`Database::revision_to_send`], taking `rev`'s ancestry from `seen` (an encoded tree of
+    /// `doc_id` read earlier, e.g. with its changes-feed entry) when it holds `rev`, instead of
+    /// reading the document again. That is sound because a revision's ancestors and deletion
+    /// never change; its body is still read, so a revision pruned or purged since is not sent
+    /// (a history may then list ancestors pruned since, which the peer only reads as IDs).
+    pub fn revision_to_send_from(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        known: &[RevId],
+        max_history: usize,
+        seen: Option<&[u8]>,
+    ) -> Result<Option<OutgoingRevision>, DbError> {
+        let seen = match seen.map(RevTree::decode) {
+            Some(Ok(tree)) if tree.contains(rev) => Some(tree),
+            _ => None,
+        };
+        let tree = match seen {
+            Some(tree) => tree,
+            None => match self.revision_tree(doc_id)? {
+                Some((_, tree)) => tree,
+                None => return Ok(None),
+            },
         };
         let Some(node) = tree.get(rev) else {
             return Ok(None);

@@ -377,6 +377,7 @@ pub(crate) fn resend_in_full(
         server_rev: known.first().cloned(),
         // Deletions are never sent as deltas, so a closing tombstone is never resent.
         closing: false,
+        tree: None,
     };
     feed.want(row, known);
 }

@@ -27,6 +27,10 @@ pub(crate) struct FeedRow {
     /// so peers that still hold the branch live close it too. Not needed by a peer that does
     /// not hold the branch: refusals of it are not failures.
     pub(crate) closing: bool,
+    /// The document's encoded revision tree as the feed read it, when it did: the `rev` is
+    /// built from it instead of reading the document again (see
+    /// `Database::revision_to_send_from`).
+    pub(crate) tree: Option<Vec<u8>>,
 }
 
 /// Windows of a feed.
@@ -46,11 +50,21 @@ pub(crate) enum FeedStep {
     Idle,
     /// Announce these changes (an empty list: caught up).
     Announce(Vec<FeedRow>),
-    /// Send this revision: whether it is a closing tombstone, and the ancestors the peer said
-    /// it has (delta bases).
-    Rev(Box<RevMessage>, Sequence, bool, Vec<RevId>),
+    /// Send this revision.
+    Rev(RevToSend),
     /// A revision the peer asked for is gone (superseded or purged).
     NoRev(NoRev),
+}
+
+/// A revision to send, from [`Feed::next_step`].
+#[derive(Debug)]
+pub(crate) struct RevToSend {
+    pub(crate) message: Box<RevMessage>,
+    pub(crate) seq: Sequence,
+    /// Whether it is a closing tombstone.
+    pub(crate) closing: bool,
+    /// The ancestors the peer said it has (delta bases).
+    pub(crate) known: Vec<RevId>,
 }
 
 /// A revision the peer wants.
@@ -201,11 +215,12 @@ impl Feed {
             let row = want.row;
             let seq = row.seq;
             let closing = row.closing;
-            match db.revision_to_send(
+            match db.revision_to_send_from(
                 &row.doc_id,
                 &row.rev,
                 &want.known,
                 self.limits.max_history,
+                row.tree.as_deref(),
             )? {
                 Some(out) => {
                     let message = RevMessage {
@@ -218,7 +233,12 @@ impl Feed {
                         no_conflicts: false,
                         body: out.body,
                     };
-                    return Ok(FeedStep::Rev(Box::new(message), seq, closing, want.known));
+                    return Ok(FeedStep::Rev(RevToSend {
+                        message: Box::new(message),
+                        seq,
+                        closing,
+                        known: want.known,
+                    }));
                 }
                 None => {
                     self.finish(seq);
@@ -278,6 +298,7 @@ impl Feed {
                     db.closing_tombstones(&entry.doc_id)?
                         .into_iter()
                         .map(|(rev, parent)| FeedRow {
+                            tree: None,
                             seq: entry.sequence,
                             doc_id: entry.doc_id.clone(),
                             rev,
@@ -313,6 +334,7 @@ impl Feed {
                     body_size: entry.body_size,
                     server_rev,
                     closing: false,
+                    tree: Some(entry.tree),
                 });
                 rows.extend(closing_rows);
             }

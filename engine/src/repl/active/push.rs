@@ -9,7 +9,7 @@ use crate::db::{Database, DbError};
 use crate::rev::{RevId, RevTree};
 use crate::store::{ChangeEntry, Sequence, Store};
 
-use super::session::{ActiveSession, Sent};
+use super::session::{ActiveSession, Sent, SentRev};
 use super::{ActiveConfig, ActiveEvent, Direction};
 use crate::repl::FilterInput;
 use crate::repl::SessionError;
@@ -24,7 +24,7 @@ const RECORD_AT_END: usize = 100;
 use crate::repl::catalogue::{self as cat, CheckpointBody, ProposalAnswer, ProposedRow, names};
 use crate::repl::checkpoint::PushProgress;
 use crate::repl::deltas::{self, DeltaSender};
-use crate::repl::feed::{Feed, FeedLimits, FeedRow, FeedStep};
+use crate::repl::feed::{Feed, FeedLimits, FeedRow, FeedStep, RevToSend};
 
 /// Push state.
 #[derive(Debug)]
@@ -180,6 +180,7 @@ impl Push {
             body_size: record.body_size,
             server_rev: Some(theirs.clone()),
             closing: false,
+            tree: None,
         };
         for (rev, parent) in db.closing_tombstones(doc_id)? {
             self.feed.retry(FeedRow {
@@ -393,7 +394,12 @@ impl ActiveSession {
                     sent.insert(number, (Sent::Propose, now));
                     push.feed.announced(number, rows);
                 }
-                FeedStep::Rev(mut rev, seq, closing, known) => {
+                FeedStep::Rev(RevToSend {
+                    message: mut rev,
+                    seq,
+                    closing,
+                    known,
+                }) => {
                     push.take_completed();
                     rev.no_conflicts = true;
                     // The peer's `maxHistory` caps the history, except that it still reaches a
@@ -412,14 +418,14 @@ impl ActiveSession {
                     };
                     let number = conn.send_request(&rev.to_message(), options)?;
                     push.feed.rev_sent(bytes);
-                    let what = Sent::Rev {
+                    let what = Sent::Rev(SentRev {
                         seq,
                         doc_id: rev.doc_id,
                         rev: rev.rev,
                         deleted: rev.deleted,
                         bytes,
                         closing,
-                    };
+                    });
                     sent.insert(number, (what, now));
                 }
                 FeedStep::NoRev(_) => {
@@ -559,15 +565,15 @@ impl ActiveSession {
     }
 
     /// The peer answered a pushed `rev`.
-    pub(super) fn push_rev_done(
-        &mut self,
-        seq: Sequence,
-        doc_id: String,
-        rev: RevId,
-        deleted: bool,
-        bytes: usize,
-        reply: Result<Message, BlipError>,
-    ) {
+    pub(super) fn push_rev_done(&mut self, sent: SentRev, reply: Result<Message, BlipError>) {
+        let SentRev {
+            seq,
+            doc_id,
+            rev,
+            deleted,
+            bytes,
+            ..
+        } = sent;
         let Some(push) = self.push.as_mut() else {
             return;
         };

@@ -37,15 +37,19 @@ pub(super) enum Sent {
     SetCheckpoint,
     SubChanges,
     Propose,
-    Rev {
-        seq: u64,
-        doc_id: String,
-        rev: crate::rev::RevId,
-        deleted: bool,
-        bytes: usize,
-        /// A tombstone closing a branch (see `FeedRow::closing`).
-        closing: bool,
-    },
+    Rev(SentRev),
+}
+
+/// A pushed `rev` awaiting its reply.
+#[derive(Debug, Clone)]
+pub(super) struct SentRev {
+    pub(super) seq: u64,
+    pub(super) doc_id: String,
+    pub(super) rev: crate::rev::RevId,
+    pub(super) deleted: bool,
+    pub(super) bytes: usize,
+    /// A tombstone closing a branch (see `FeedRow::closing`).
+    pub(super) closing: bool,
 }
 
 /// The active side of one replication connection. See the crate docs for the polling contract.
@@ -437,18 +441,11 @@ impl ActiveSession {
                 }),
             },
             Sent::Propose => self.push_answered(now, number, reply, db),
-            Sent::Rev {
-                seq,
-                doc_id,
-                rev,
-                deleted,
-                bytes,
-                closing,
-            } => {
-                if closing {
-                    self.push_closing_done(seq, bytes);
+            Sent::Rev(sent) => {
+                if sent.closing {
+                    self.push_closing_done(sent.seq, sent.bytes);
                 } else {
-                    self.push_rev_done(seq, doc_id, rev, deleted, bytes, reply);
+                    self.push_rev_done(sent, reply);
                 }
                 Ok(())
             }
@@ -525,7 +522,7 @@ impl ActiveSession {
                 Sent::SetCheckpoint => names::SET_CHECKPOINT,
                 Sent::SubChanges => names::SUB_CHANGES,
                 Sent::Propose => names::PROPOSE_CHANGES,
-                Sent::Rev { .. } => names::REV,
+                Sent::Rev(_) => names::REV,
             };
             return Err(SessionError::Timeout {
                 request,

@@ -25,7 +25,7 @@ use crate::store::Store;
 use super::blobs::{BlobFetcher, Settled};
 use super::catalogue::{self as cat, ChangeAnswer, ChangeRow, RemoteSeq, RevMessage, names};
 use super::deltas::{self, DeltaReceiver, DeltaSender};
-use super::feed::{Feed, FeedStep};
+use super::feed::{Feed, FeedStep, RevToSend};
 use super::{Profile, SessionError};
 use crate::store::Sequence;
 
@@ -664,7 +664,12 @@ impl PassiveSession {
                     self.sent.insert(number, Sent::Changes);
                     self.sent_at.insert(number, now);
                 }
-                FeedStep::Rev(mut rev, seq, _, known) => {
+                FeedStep::Rev(RevToSend {
+                    message: mut rev,
+                    seq,
+                    known,
+                    ..
+                }) => {
                     // The peer's `maxHistory` caps the history, except that it still reaches a
                     // revision the peer has (see `RevTree::history`).
                     if let Some(max) = self.peer_max_history
