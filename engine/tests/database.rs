@@ -464,3 +464,49 @@ fn a_revision_is_sent_from_a_tree_read_earlier_only_while_it_holds() {
     assert!(db.purge("a").unwrap());
     assert!(sent(&db, &r2, Some(&record.tree)).is_none());
 }
+
+#[test]
+fn remote_ancestors_are_recorded_on_a_tree_read_earlier_only_while_it_holds() {
+    let mut db = db();
+    let r1 = db.put("a", &json(r#"{"v":1}"#), None).unwrap();
+    let r1b = db.put("b", &json(r#"{"v":1}"#), None).unwrap();
+    let tree_of = |db: &Database<MemoryStore>, id: &str| db.revision_tree(id).unwrap().unwrap().0;
+    let (seen_a, seen_b) = (tree_of(&db, "a"), tree_of(&db, "b"));
+    // Fresh trees: recorded, and the documents keep their sequences.
+    db.set_remote_ancestors_from(1, &[("a", &r1, Some(&seen_a.tree)), ("b", &r1b, None)])
+        .unwrap();
+    assert_eq!(db.remote_ancestor("a", 1).unwrap(), Some(r1.clone()));
+    assert_eq!(db.remote_ancestor("b", 1).unwrap(), Some(r1b.clone()));
+    assert_eq!(tree_of(&db, "a").sequence, seen_a.sequence);
+
+    // Another peer's record changed the tree since it was seen (the sequence did not move):
+    // the stale tree is not written over it, both records stay.
+    db.set_remote_ancestors(2, &[("b".to_owned(), r1b.clone())])
+        .unwrap();
+    db.set_remote_ancestors_from(3, &[("b", &r1b, Some(&seen_b.tree))])
+        .unwrap();
+    for remote in [1, 2, 3] {
+        assert_eq!(
+            db.remote_ancestor("b", remote).unwrap(),
+            Some(r1b.clone()),
+            "{remote}"
+        );
+    }
+
+    // A document updated since, a seen tree without the revision, one that is no tree, and a
+    // document purged since: each is read again, and nothing else is lost.
+    let r2 = db.put("a", &json(r#"{"v":2}"#), Some(&r1)).unwrap();
+    assert!(db.purge("b").unwrap());
+    db.set_remote_ancestors_from(
+        4,
+        &[
+            ("a", &r2, Some(&seen_a.tree)),
+            ("b", &r1b, Some(&seen_b.tree)),
+            ("c", &r1, Some(&b"not a tree"[..])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(db.remote_ancestor("a", 4).unwrap(), Some(r2.clone()));
+    assert_eq!(db.remote_ancestor("a", 1).unwrap(), Some(r1));
+    assert!(db.revision_tree("b").unwrap().is_none() && db.revision_tree("c").unwrap().is_none());
+}

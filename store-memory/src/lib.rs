@@ -245,6 +245,17 @@ impl Store for MemoryStore {
                         });
                     }
                 }
+                WriteOp::UpdateTree {
+                    doc_id,
+                    expected_tree: Some(expected),
+                    ..
+                } => {
+                    if self.docs.get(doc_id).map(|d| &d.tree) != Some(expected) {
+                        return Err(StoreError::DocumentChanged {
+                            doc_id: doc_id.clone(),
+                        });
+                    }
+                }
                 WriteOp::CommitBlob { staging, .. } => {
                     if !self.staged.contains_key(staging) {
                         return Err(StoreError::NoSuchStagedBlob(*staging));
@@ -297,6 +308,7 @@ impl Store for MemoryStore {
                     doc_id,
                     tree,
                     drop_bodies,
+                    ..
                 } => {
                     if let Some(doc) = self.docs.get_mut(&doc_id) {
                         doc.tree = tree;

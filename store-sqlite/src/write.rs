@@ -109,12 +109,25 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     doc_id,
                     tree,
                     drop_bodies,
+                    expected_tree,
                 } => {
-                    let updated = exec_count(
-                        &tx,
-                        "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
-                        params![doc_id, tree],
-                    )?;
+                    let updated = match &expected_tree {
+                        None => exec_count(
+                            &tx,
+                            "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
+                            params![doc_id, tree],
+                        )?,
+                        // The guard and the write in one statement (one lookup); a mismatch
+                        // fails the batch, and the transaction is rolled back when dropped.
+                        Some(expected) => match exec_count(
+                            &tx,
+                            "UPDATE documents SET tree = ?2 WHERE doc_id = ?1 AND tree = ?3",
+                            params![doc_id, tree, expected],
+                        )? {
+                            0 => return Err(StoreError::DocumentChanged { doc_id }),
+                            n => n,
+                        },
+                    };
                     if updated > 0 {
                         for rev in &drop_bodies {
                             statement(&mut drop_body, &tx, DROP_BODY)?

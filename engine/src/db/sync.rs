@@ -295,32 +295,63 @@ impl<S: Store> Database<S> {
         remote_id: u32,
         revisions: &[(String, RevId)],
     ) -> Result<(), DbError> {
-        for _ in 0..super::write::MAX_ATTEMPTS {
+        let revisions: Vec<_> = revisions
+            .iter()
+            .map(|(doc_id, rev)| (doc_id.as_str(), rev, None))
+            .collect();
+        self.set_remote_ancestors_from(remote_id, &revisions)
+    }
+
+    /// [`Database::set_remote_ancestors`], each revision with the document's encoded tree as
+    /// read earlier (e.g. with its changes-feed entry), if known: a tree that holds the
+    /// revision is updated without reading the document again, the write guarded by that
+    /// exact tree ([`WriteOp::UpdateTree`]'s `expected_tree`). If any document changed since,
+    /// the batch is planned again from what is stored.
+    pub fn set_remote_ancestors_from(
+        &mut self,
+        remote_id: u32,
+        revisions: &[(&str, &RevId, Option<&[u8]>)],
+    ) -> Result<(), DbError> {
+        for attempt in 0..super::write::MAX_ATTEMPTS {
             let mut batch = WriteBatch::new();
             // The last revision listed for a document is the one the peer has now.
-            let mut latest: std::collections::BTreeMap<&str, &RevId> = Default::default();
-            for (doc_id, rev) in revisions {
-                latest.insert(doc_id, rev);
+            let mut latest: std::collections::BTreeMap<&str, _> = Default::default();
+            for &(doc_id, rev, seen) in revisions {
+                latest.insert(doc_id, (rev, seen));
             }
-            for (doc_id, rev) in latest {
-                let Some(record) = self.store.document(doc_id)? else {
-                    continue;
+            for (doc_id, (rev, seen)) in latest {
+                // Trees read earlier are trusted on the first attempt only.
+                let seen = seen
+                    .filter(|_| attempt == 0)
+                    .and_then(|bytes| Some((RevTree::decode(bytes).ok()?, bytes)))
+                    .filter(|(tree, _)| tree.contains(rev));
+                // The guard: the tree seen, or the sequence of the document read now.
+                let (mut tree, expected_tree, sequence) = match seen {
+                    Some((tree, bytes)) => (tree, Some(bytes.to_vec()), None),
+                    None => match self.store.document(doc_id)? {
+                        Some(record) => {
+                            (RevTree::decode(&record.tree)?, None, Some(record.sequence))
+                        }
+                        None => continue,
+                    },
                 };
-                let mut tree = RevTree::decode(&record.tree)?;
-                if !tree.contains(rev) || tree.remote_ancestor(remote_id) == Some(rev) {
+                if tree.remote_ancestor(remote_id) == Some(rev) || !tree.contains(rev) {
                     continue;
                 }
                 let change = tree.set_remote_ancestor(remote_id, rev)?;
                 let mut drop_bodies = change.drop_bodies;
                 drop_bodies.extend(change.removed);
-                batch.push(WriteOp::ExpectDocument {
-                    doc_id: doc_id.to_owned(),
-                    sequence: Some(record.sequence),
-                });
+                if sequence.is_some() {
+                    batch.push(WriteOp::ExpectDocument {
+                        doc_id: doc_id.to_owned(),
+                        sequence,
+                    });
+                }
                 batch.push(WriteOp::UpdateTree {
                     doc_id: doc_id.to_owned(),
                     tree: tree.encode(),
                     drop_bodies,
+                    expected_tree,
                 });
             }
             if batch.is_empty() {

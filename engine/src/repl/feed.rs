@@ -28,8 +28,9 @@ pub(crate) struct FeedRow {
     /// not hold the branch: refusals of it are not failures.
     pub(crate) closing: bool,
     /// The document's encoded revision tree as the feed read it, when it did: the `rev` is
-    /// built from it instead of reading the document again (see
-    /// `Database::revision_to_send_from`).
+    /// built from it, and what the peer acknowledged is recorded on top of it, instead of
+    /// reading the document again each time (see `Database::revision_to_send_from` and
+    /// `Database::set_remote_ancestors_from`, which check that it still holds).
     pub(crate) tree: Option<Vec<u8>>,
 }
 
@@ -65,6 +66,8 @@ pub(crate) struct RevToSend {
     pub(crate) closing: bool,
     /// The ancestors the peer said it has (delta bases).
     pub(crate) known: Vec<RevId>,
+    /// The document's tree as the feed read it (see [`FeedRow::tree`]).
+    pub(crate) tree: Option<Vec<u8>>,
 }
 
 /// A revision the peer wants.
@@ -215,12 +218,13 @@ impl Feed {
             let row = want.row;
             let seq = row.seq;
             let closing = row.closing;
+            let tree = row.tree;
             match db.revision_to_send_from(
                 &row.doc_id,
                 &row.rev,
                 &want.known,
                 self.limits.max_history,
-                row.tree.as_deref(),
+                tree.as_deref(),
             )? {
                 Some(out) => {
                     let message = RevMessage {
@@ -238,6 +242,7 @@ impl Feed {
                         seq,
                         closing,
                         known: want.known,
+                        tree,
                     }));
                 }
                 None => {

@@ -111,6 +111,12 @@ pub enum WriteOp {
         tree: Vec<u8>,
         /// Revisions whose bodies are no longer needed.
         drop_bodies: Vec<RevId>,
+        /// A guard checked with the write: when set, the whole batch fails with
+        /// [`StoreError::DocumentChanged`] unless the document exists with exactly this encoded
+        /// tree. It lets a writer that read the tree earlier skip reading it again (and an
+        /// [`WriteOp::ExpectDocument`]); a tree updated meanwhile, which keeps the sequence,
+        /// is caught too.
+        expected_tree: Option<Vec<u8>>,
     },
     /// Removes a document, its bodies and its changes-feed entry entirely (local only).
     PurgeDocument {

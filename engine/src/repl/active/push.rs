@@ -34,8 +34,8 @@ pub(super) struct Push {
     completed: u64,
     total: u64,
     /// Revisions the peer now has, to record as remote ancestors (flushed in batches; looked up
-    /// here first meanwhile).
-    pub(super) acknowledged: BTreeMap<String, RevId>,
+    /// here first meanwhile), each with the document's tree as the feed read it, if known.
+    pub(super) acknowledged: BTreeMap<String, (RevId, Option<Vec<u8>>)>,
     /// Rows waiting for the peer to store the tombstone that closed the branch it has (see
     /// [`Push::with_prelude`]), by document, with that tombstone.
     deferred: BTreeMap<String, (RevId, FeedRow)>,
@@ -237,7 +237,7 @@ impl Push {
 
     /// Notes that the peer's current revision of `doc_id` is `theirs`.
     pub(super) fn note_peer_has(&mut self, doc_id: String, rev: RevId) {
-        self.acknowledged.insert(doc_id, rev);
+        self.acknowledged.insert(doc_id, (rev, None));
     }
 
     /// Drops what this session noted the peer has for `doc_id` (a pull stored newer knowledge).
@@ -255,7 +255,7 @@ impl Push {
         row: FeedRow,
     ) -> Result<FeedRow, DbError> {
         let peer_has = match self.acknowledged.get(&row.doc_id) {
-            Some(rev) => Some(rev.clone()),
+            Some((rev, _)) => Some(rev.clone()),
             None => db.remote_ancestor(&row.doc_id, self.remote_id)?,
         };
         match peer_has {
@@ -281,7 +281,7 @@ impl Push {
     fn release_deferred(&mut self, doc_id: &str) {
         if let Some((tombstone, row)) = self.deferred.remove(doc_id) {
             self.acknowledged
-                .insert(doc_id.to_owned(), tombstone.clone());
+                .insert(doc_id.to_owned(), (tombstone.clone(), None));
             self.feed.retry(FeedRow {
                 server_rev: Some(tombstone),
                 ..row
@@ -325,7 +325,7 @@ impl ActiveSession {
             let acknowledged = &push.acknowledged;
             let step = push.feed.next_step(db, |entry: &ChangeEntry| {
                 match acknowledged.get(&entry.doc_id) {
-                    Some(rev) => Ok(Some(rev.clone())),
+                    Some((rev, _)) => Ok(Some(rev.clone())),
                     // The tree the feed read with the entry: no second read of the document.
                     None => Ok(RevTree::decode(&entry.tree)?
                         .remote_ancestor(remote_id)
@@ -399,6 +399,7 @@ impl ActiveSession {
                     seq,
                     closing,
                     known,
+                    tree,
                 }) => {
                     push.take_completed();
                     rev.no_conflicts = true;
@@ -425,6 +426,7 @@ impl ActiveSession {
                         deleted: rev.deleted,
                         bytes,
                         closing,
+                        tree,
                     });
                     sent.insert(number, (what, now));
                 }
@@ -508,7 +510,7 @@ impl ActiveSession {
                     push.release_deferred(&row.doc_id);
                 }
                 ProposalAnswer::AlreadyHave => {
-                    push.acknowledged.insert(row.doc_id, row.rev);
+                    push.acknowledged.insert(row.doc_id, (row.rev, row.tree));
                     push.feed.complete(row.seq);
                 }
                 ProposalAnswer::Conflict {
@@ -520,7 +522,8 @@ impl ActiveSession {
                     // ancestor of ours, a tombstone we have, or a branch a resolution closed
                     // here: propose again on top of it (with the closing tombstone first, see
                     // `with_prelude`).
-                    push.acknowledged.insert(row.doc_id.clone(), theirs.clone());
+                    push.acknowledged
+                        .insert(row.doc_id.clone(), (theirs.clone(), None));
                     push.feed.retry(FeedRow {
                         server_rev: Some(theirs),
                         ..row
@@ -572,6 +575,7 @@ impl ActiveSession {
             rev,
             deleted,
             bytes,
+            tree,
             ..
         } = sent;
         let Some(push) = self.push.as_mut() else {
@@ -591,7 +595,8 @@ impl ActiveSession {
             }
             Ok(_) => {
                 push.feed.rev_done(seq, bytes, true);
-                push.acknowledged.insert(doc_id.clone(), rev.clone());
+                push.acknowledged
+                    .insert(doc_id.clone(), (rev.clone(), tree));
                 self.events.push_back(ActiveEvent::DocumentReplicated {
                     doc_id,
                     rev,
@@ -647,9 +652,12 @@ impl ActiveSession {
         if push.acknowledged.is_empty() {
             return Ok(());
         }
-        let acknowledged: Vec<(String, RevId)> =
-            std::mem::take(&mut push.acknowledged).into_iter().collect();
-        db.set_remote_ancestors(self.config.remote_id, &acknowledged)?;
+        let acknowledged = std::mem::take(&mut push.acknowledged);
+        let revisions: Vec<_> = acknowledged
+            .iter()
+            .map(|(doc_id, (rev, tree))| (doc_id.as_str(), rev, tree.as_deref()))
+            .collect();
+        db.set_remote_ancestors_from(self.config.remote_id, &revisions)?;
         Ok(())
     }
 }

@@ -50,6 +50,8 @@ pub(super) struct SentRev {
     pub(super) bytes: usize,
     /// A tombstone closing a branch (see `FeedRow::closing`).
     pub(super) closing: bool,
+    /// The document's tree as the feed read it (see `FeedRow::tree`).
+    pub(super) tree: Option<Vec<u8>>,
 }
 
 /// The active side of one replication connection. See the crate docs for the polling contract.

@@ -44,7 +44,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance_tests!(@tests $make;
             empty_store, put_and_read_back, update_moves_document_in_feed, feed_paging,
-            bodies_put_and_dropped, update_tree_keeps_sequence, purge_removes_everything, sequences_never_reused,
+            bodies_put_and_dropped, update_tree_keeps_sequence, update_tree_guarded_by_the_tree, purge_removes_everything, sequences_never_reused,
             local_checkpoints, peer_checkpoint_mvcc, blobs, uuid, guard_makes_batch_atomic,
             many_documents_in_one_batch, staged_blobs_are_invisible_until_committed,
             blobs_are_read_in_pieces, committing_a_stored_digest_keeps_one_copy,
@@ -284,6 +284,7 @@ pub fn update_tree_keeps_sequence<S: Store>(store: &mut S) {
             doc_id: "a".to_owned(),
             tree: b"new tree".to_vec(),
             drop_bodies: vec![rev(1, 1)],
+            expected_tree: None,
         },
     );
     assert!(seqs.is_empty(), "no sequence is assigned");
@@ -315,12 +316,58 @@ pub fn update_tree_keeps_sequence<S: Store>(store: &mut S) {
             doc_id: "zzz".to_owned(),
             tree: vec![1],
             drop_bodies: Vec::new(),
+            expected_tree: None,
         },
     );
     assert!(
         store.document("zzz").unwrap().is_none(),
         "a missing document stays missing"
     );
+}
+
+/// `UpdateTree` with `expected_tree` writes only over exactly that tree; otherwise (another
+/// tree, a missing document) the whole batch fails with `DocumentChanged` and nothing of it is
+/// applied.
+pub fn update_tree_guarded_by_the_tree<S: Store>(store: &mut S) {
+    apply_one(store, put("a", rev(1, 1), b"one"));
+    apply_one(store, put("b", rev(1, 2), b"b"));
+    let stored = store.document("a").unwrap().unwrap().tree;
+    let update = |doc_id: &str, tree: &[u8], expected: &[u8]| WriteOp::UpdateTree {
+        doc_id: doc_id.to_owned(),
+        tree: tree.to_vec(),
+        drop_bodies: Vec::new(),
+        expected_tree: Some(expected.to_vec()),
+    };
+    apply_one(store, update("a", b"tree 2", &stored));
+    assert_eq!(store.document("a").unwrap().unwrap().tree, b"tree 2");
+    for stale in [
+        vec![
+            update("b", b"b2", b"not b's tree"),
+            update("a", b"tree 3", b"tree 2"),
+        ],
+        vec![
+            update("a", b"tree 3", b"tree 2"),
+            update("a", b"tree 4", &stored),
+        ],
+        vec![update("a", b"tree 3", b"tree 2"), update("zzz", b"z", b"z")],
+    ] {
+        let mut batch = WriteBatch::new();
+        for op in stale {
+            batch.push(op);
+        }
+        assert!(
+            matches!(store.apply(batch), Err(StoreError::DocumentChanged { .. })),
+            "a batch with a stale tree fails"
+        );
+        assert_eq!(
+            store.document("a").unwrap().unwrap().tree,
+            b"tree 2",
+            "and applies nothing"
+        );
+        assert!(store.document("zzz").unwrap().is_none());
+    }
+    let b = store.document("b").unwrap().unwrap();
+    assert_eq!((b.sequence, b.current_rev), (2, rev(1, 2)));
 }
 
 /// Purging removes the document, its bodies and its feed entry; other documents are untouched.
