@@ -156,17 +156,20 @@ pub async fn document_ids_limit_what_moves<R: Runtime>() {
     listener.stop().await;
 }
 
+/// A one-shot push replicator from `active` to `listener`'s first URL.
+fn push_to<R: Runtime>(active: &TestDb, listener: &Listener<R>) -> Replicator<R> {
+    let url = listener.urls()[0].clone();
+    let config = ReplicatorConfig::new(active.handle.clone(), url);
+    Replicator::<R>::new(config.replicator_type(ReplicatorType::Push)).unwrap()
+}
+
 /// A shared test body (see the module docs).
 pub async fn status_changes_publish_progress_at_most_every_interval<R: Runtime>() {
     use ferry_net::driver::STATUS_PROGRESS_INTERVAL;
     let (a, b) = (memory("a", 43), memory("b", 44));
     a.write(0..2_000).await;
     let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
-    let replicator = Replicator::<R>::new(
-        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
-            .replicator_type(ReplicatorType::Push),
-    )
-    .unwrap();
+    let replicator = push_to(&a, &listener);
     let mut changes = replicator.status_changes();
     let started = std::time::Instant::now();
     replicator.start(false).unwrap();
@@ -240,11 +243,7 @@ pub async fn restarts_resume_from_the_checkpoint_unless_reset<R: Runtime>() {
     let (a, b) = (memory("a", 17), memory("b", 18));
     a.write(0..30).await;
     let listener = Listener::<R>::start(plain_listener(&b)).await.unwrap();
-    let replicator = Replicator::<R>::new(
-        ReplicatorConfig::new(a.handle.clone(), listener.urls()[0].clone())
-            .replicator_type(ReplicatorType::Push),
-    )
-    .unwrap();
+    let replicator = push_to(&a, &listener);
     let mut events = replicator.document_events();
     let (_, pushed) = run_again::<R>(&replicator, &mut events, false).await;
     assert_eq!(pushed, 30, "the first run pushes everything");
