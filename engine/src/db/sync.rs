@@ -335,7 +335,7 @@ impl<S: Store> Database<S> {
                         None => continue,
                     },
                 };
-                if tree.remote_ancestor(remote_id) == Some(rev) || !tree.contains(rev) {
+                if !tree.contains(rev) || tree.remote_ancestor(remote_id) == Some(rev) {
                     continue;
                 }
                 let change = tree.set_remote_ancestor(remote_id, rev)?;

@@ -500,3 +500,77 @@ impl Drop for ReplicatorCore {
         let _ = self.database.send(Command::Remove { id: self.id });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct NoConnector;
+    impl Connector for NoConnector {
+        fn connect(&self, _: u64, _: Instant) {}
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<ReplicatorStatus>>);
+    impl ReplicatorObserver for Recorder {
+        fn status_changed(&self, status: &ReplicatorStatus) {
+            self.0.lock().unwrap().push(status.clone());
+        }
+        fn document_event(&self, _: ActiveEvent) {}
+    }
+
+    fn progress(completed: u64) -> ferry_engine::repl::Progress {
+        ferry_engine::repl::Progress {
+            completed,
+            total: 10,
+        }
+    }
+
+    #[test]
+    fn a_held_back_progress_change_is_a_deadline_and_is_published_when_it_passes() {
+        let recorder = Arc::new(Recorder::default());
+        let mut repl = Repl::new(ReplSetup {
+            direction: Direction::Push,
+            continuous: false,
+            doc_ids: None,
+            push_filter: None,
+            pull_filter: None,
+            conflict_resolver: Default::default(),
+            enable_delta_sync: false,
+            lifecycle: LifecycleConfig::new(false),
+            fallback_identity: "test".into(),
+            connector: Arc::new(NoConnector),
+            observer: recorder.clone(),
+        });
+        let published = || recorder.0.lock().unwrap().clone();
+        let t0 = Instant::now();
+        repl.progress = progress(1);
+        repl.publish(t0);
+        assert_eq!(published().len(), 1, "the first change goes out at once");
+        assert_eq!(repl.next_deadline(), None);
+
+        repl.progress = progress(2);
+        repl.publish(t0 + Duration::from_millis(10));
+        repl.progress = progress(3);
+        repl.publish(t0 + Duration::from_millis(20));
+        assert_eq!(published().len(), 1, "progress alone waits");
+        let due = t0 + STATUS_PROGRESS_INTERVAL;
+        assert_eq!(repl.next_deadline(), Some(due), "until a deadline");
+
+        repl.publish(due);
+        assert_eq!(published().last().unwrap().progress, progress(3));
+        assert_eq!(published().len(), 2);
+        assert_eq!(repl.next_deadline(), None, "the deadline moved on");
+
+        // Anything but progress goes out at once, held-back progress with it.
+        repl.progress = progress(4);
+        repl.publish(due + Duration::from_millis(1));
+        repl.attempts_since_start = 1;
+        repl.publish(due + Duration::from_millis(2));
+        let last = published().last().unwrap().clone();
+        assert_eq!((last.attempts, last.progress), (1, progress(4)));
+        assert_eq!(published().len(), 3);
+        assert_eq!(repl.next_deadline(), None);
+    }
+}
