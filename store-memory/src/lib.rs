@@ -4,8 +4,8 @@
 //! simulator and the engine's tests run on, and suits ephemeral peers that need no durability.
 //! Everything is lost when the value is dropped.
 //!
-//! Documents and their bodies are found by ID in hash maps, which nothing iterates; everything
-//! read in order (the changes feed, checkpoints, blobs) is in a `BTreeMap`, so every read is
+//! Documents, each with its revision bodies, are found by ID in a hash map, which nothing
+//! iterates; everything read in order (the changes feed, checkpoints, blobs) is in a `BTreeMap`, so every read is
 //! deterministic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -13,22 +13,56 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use ferry_engine::rev::RevId;
 use ferry_engine::store::{
     BlobDigest, ChangeEntry, DocRecord, Sequence, StagingId, Store, StoreError, WriteBatch, WriteOp,
 };
+
+/// A document: its record and the bodies of its revisions that have one (usually just the
+/// current one, so a short list beats a map).
+#[derive(Clone)]
+struct Doc {
+    record: DocRecord,
+    bodies: Vec<(RevId, Vec<u8>)>,
+}
+
+impl Doc {
+    /// Stores `body` for `rev`; whether it is a new body (not a replaced one).
+    fn put_body(&mut self, rev: RevId, body: Vec<u8>) -> bool {
+        match self.bodies.iter_mut().find(|(r, _)| *r == rev) {
+            Some(slot) => {
+                slot.1 = body;
+                false
+            }
+            None => {
+                self.bodies.push((rev, body));
+                true
+            }
+        }
+    }
+
+    /// Removes the body of `rev`; whether there was one.
+    fn drop_body(&mut self, rev: &RevId) -> bool {
+        match self.bodies.iter().position(|(r, _)| r == rev) {
+            Some(at) => {
+                self.bodies.swap_remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// A [`Store`] in memory. Cloning copies the whole database (handy to snapshot a peer in tests).
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     uuid: Option<[u8; 16]>,
     last_sequence: Sequence,
-    /// Document ID → record. Only looked up, never iterated.
-    docs: HashMap<String, DocRecord>,
+    /// Document ID → record and bodies. Only looked up, never iterated.
+    docs: HashMap<String, Doc>,
     /// Sequence → document ID: the changes feed.
     by_sequence: BTreeMap<Sequence, String>,
-    /// Document ID → revision ID → encoded body. Only looked up, never iterated.
-    bodies: HashMap<String, BTreeMap<String, Vec<u8>>>,
-    /// The number of bodies in `bodies`.
+    /// The number of bodies held, over all documents.
     body_count: usize,
     local_checkpoints: BTreeMap<String, Vec<u8>>,
     peer_checkpoints: BTreeMap<String, (Vec<u8>, u64)>,
@@ -58,34 +92,6 @@ impl MemoryStore {
     pub fn staged_blob_count(&self) -> usize {
         self.staged.len()
     }
-
-    fn remove_bodies_of(&mut self, doc_id: &str) {
-        if let Some(bodies) = self.bodies.remove(doc_id) {
-            self.body_count -= bodies.len();
-        }
-    }
-
-    fn put_body(&mut self, doc_id: &str, rev_id: &str, body: Vec<u8>) {
-        let bodies = match self.bodies.get_mut(doc_id) {
-            Some(bodies) => bodies,
-            None => self.bodies.entry(doc_id.to_owned()).or_default(),
-        };
-        if bodies.insert(rev_id.to_owned(), body).is_none() {
-            self.body_count += 1;
-        }
-    }
-
-    fn drop_body(&mut self, doc_id: &str, rev_id: &str) {
-        let Some(bodies) = self.bodies.get_mut(doc_id) else {
-            return;
-        };
-        if bodies.remove(rev_id).is_some() {
-            self.body_count -= 1;
-            if bodies.is_empty() {
-                self.bodies.remove(doc_id);
-            }
-        }
-    }
 }
 
 impl fmt::Debug for MemoryStore {
@@ -110,15 +116,16 @@ impl Store for MemoryStore {
     }
 
     fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
-        Ok(self.docs.get(doc_id).cloned())
+        Ok(self.docs.get(doc_id).map(|doc| doc.record.clone()))
     }
 
     fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .bodies
-            .get(doc_id)
-            .and_then(|bodies| bodies.get(rev_id))
-            .cloned())
+        Ok(self.docs.get(doc_id).and_then(|doc| {
+            doc.bodies
+                .iter()
+                .find(|(rev, _)| rev.as_str() == rev_id)
+                .map(|(_, body)| body.clone())
+        }))
     }
 
     fn last_sequence(&self) -> Result<Sequence, StoreError> {
@@ -131,9 +138,13 @@ impl Store for MemoryStore {
         };
         let mut out = Vec::with_capacity(limit.min(1024));
         for (_, doc_id) in self.by_sequence.range(start..).take(limit) {
-            let doc = self.docs.get(doc_id).ok_or_else(|| {
-                StoreError::Corrupt(format!("changes feed names missing document {doc_id:?}"))
-            })?;
+            let doc = self
+                .docs
+                .get(doc_id)
+                .map(|doc| &doc.record)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("changes feed names missing document {doc_id:?}"))
+                })?;
             out.push(ChangeEntry {
                 sequence: doc.sequence,
                 doc_id: doc.doc_id.clone(),
@@ -239,7 +250,7 @@ impl Store for MemoryStore {
         for op in &batch.ops {
             match op {
                 WriteOp::ExpectDocument { doc_id, sequence } => {
-                    if self.docs.get(doc_id).map(|d| d.sequence) != *sequence {
+                    if self.docs.get(doc_id).map(|d| d.record.sequence) != *sequence {
                         return Err(StoreError::DocumentChanged {
                             doc_id: doc_id.clone(),
                         });
@@ -250,7 +261,7 @@ impl Store for MemoryStore {
                     expected_tree: Some(expected),
                     ..
                 } => {
-                    if self.docs.get(doc_id).map(|d| &d.tree) != Some(expected) {
+                    if self.docs.get(doc_id).map(|d| &d.record.tree) != Some(expected) {
                         return Err(StoreError::DocumentChanged {
                             doc_id: doc_id.clone(),
                         });
@@ -285,21 +296,28 @@ impl Store for MemoryStore {
                 } => {
                     self.last_sequence += 1;
                     let sequence = self.last_sequence;
-                    for rev in drop_bodies {
-                        self.drop_body(&record.doc_id, rev.as_str());
-                    }
-                    for (rev, body) in put_bodies {
-                        self.put_body(&record.doc_id, rev.as_str(), body);
-                    }
                     record.sequence = sequence;
                     self.by_sequence.insert(sequence, record.doc_id.clone());
                     match self.docs.get_mut(&record.doc_id) {
-                        Some(old) => {
-                            self.by_sequence.remove(&old.sequence);
-                            *old = record;
+                        Some(doc) => {
+                            self.by_sequence.remove(&doc.record.sequence);
+                            doc.record = record;
+                            for rev in &drop_bodies {
+                                self.body_count -= usize::from(doc.drop_body(rev));
+                            }
+                            for (rev, body) in put_bodies {
+                                self.body_count += usize::from(doc.put_body(rev, body));
+                            }
                         }
                         None => {
-                            self.docs.insert(record.doc_id.clone(), record);
+                            let mut doc = Doc {
+                                record,
+                                bodies: Vec::with_capacity(put_bodies.len()),
+                            };
+                            for (rev, body) in put_bodies {
+                                self.body_count += usize::from(doc.put_body(rev, body));
+                            }
+                            self.docs.insert(doc.record.doc_id.clone(), doc);
                         }
                     }
                     assigned.push(sequence);
@@ -311,17 +329,17 @@ impl Store for MemoryStore {
                     ..
                 } => {
                     if let Some(doc) = self.docs.get_mut(&doc_id) {
-                        doc.tree = tree;
-                        for rev in drop_bodies {
-                            self.drop_body(&doc_id, rev.as_str());
+                        doc.record.tree = tree;
+                        for rev in &drop_bodies {
+                            self.body_count -= usize::from(doc.drop_body(rev));
                         }
                     }
                 }
                 WriteOp::PurgeDocument { doc_id } => {
                     if let Some(old) = self.docs.remove(&doc_id) {
-                        self.by_sequence.remove(&old.sequence);
+                        self.by_sequence.remove(&old.record.sequence);
+                        self.body_count -= old.bodies.len();
                     }
-                    self.remove_bodies_of(&doc_id);
                 }
                 WriteOp::SetLocalCheckpoint { id, body } => match body {
                     Some(body) => {

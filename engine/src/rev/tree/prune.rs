@@ -49,6 +49,11 @@ impl RevTree {
     /// depth; `0` keeps only leaves and remote ancestors (and what links those to leaves).
     pub fn prune(&mut self, max_depth: u32) -> Vec<RevId> {
         let n = self.nodes.len();
+        // Every revision is at most `n - 1` generations above some leaf, so a tree this small
+        // keeps everything (the usual case: a document with a short history).
+        if (n as u64) <= u64::from(max_depth) + 1 {
+            return Vec::new();
+        }
         // Nearest leaf distance from each node, computed children first (reverse topological).
         let mut dist: Vec<u64> = vec![u64::MAX; n];
         for idx in (0..n).rev() {
