@@ -15,11 +15,11 @@
 use super::number::N;
 use super::{DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING, Map, Number, Value, ValueError};
 
-const MAJOR_UINT: u8 = 0;
+pub(crate) const MAJOR_UINT: u8 = 0;
 const MAJOR_NINT: u8 = 1;
 const MAJOR_BYTES: u8 = 2;
-const MAJOR_TEXT: u8 = 3;
-pub(super) const MAJOR_ARRAY: u8 = 4;
+pub(crate) const MAJOR_TEXT: u8 = 3;
+pub(crate) const MAJOR_ARRAY: u8 = 4;
 pub(super) const MAJOR_MAP: u8 = 5;
 const MAJOR_TAG: u8 = 6;
 const MAJOR_SIMPLE: u8 = 7;
@@ -126,7 +126,7 @@ pub fn check_deterministic_cbor(cbor: &[u8]) -> Result<(), ValueError> {
 // Encoding
 
 /// Writes a head (major type and argument) in its shortest form.
-pub(super) fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     let m = major << 5;
     if arg < 24 {
         out.push(m | arg as u8);
@@ -144,9 +144,102 @@ pub(super) fn write_head(major: u8, arg: u64, out: &mut Vec<u8>) {
     }
 }
 
-pub(super) fn write_text(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_text(s: &str, out: &mut Vec<u8>) {
     write_head(MAJOR_TEXT, s.len() as u64, out);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// A cursor for fast paths that read one known shape straight from CBOR bytes (revision trees,
+/// change lists). It reads only what [`Value::write_cbor`] writes — definite lengths, shortest
+/// heads — and answers `None` to anything else: the caller then decodes through its general
+/// path, which accepts every valid form and explains errors.
+#[derive(Debug)]
+pub(crate) struct DirectReader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> DirectReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        DirectReader { bytes }
+    }
+
+    /// Whether every byte has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The major type of the next item, without reading it.
+    pub(crate) fn peek_major(&self) -> Option<u8> {
+        self.bytes.first().map(|b| b >> 5)
+    }
+
+    /// Reads a head of major type `major`; `None` on any other item, an indefinite length or
+    /// a head longer than needed.
+    pub(crate) fn head(&mut self, major: u8) -> Option<u64> {
+        let (&first, rest) = self.bytes.split_first()?;
+        if first >> 5 != major {
+            return None;
+        }
+        let (arg, rest) = match first & 0x1f {
+            n @ 0..=23 => (u64::from(n), rest),
+            24 => (u64::from(*rest.first()?), rest.get(1..)?),
+            25 => (
+                u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+                rest.get(2..)?,
+            ),
+            26 => (
+                u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
+                rest.get(4..)?,
+            ),
+            27 => (
+                u64::from_be_bytes(rest.get(..8)?.try_into().ok()?),
+                rest.get(8..)?,
+            ),
+            _ => return None,
+        };
+        let shortest = match first & 0x1f {
+            0..=23 => true,
+            24 => arg >= 24,
+            25 => arg > u64::from(u8::MAX),
+            26 => arg > u64::from(u16::MAX),
+            _ => arg > u64::from(u32::MAX),
+        };
+        if !shortest {
+            return None;
+        }
+        self.bytes = rest;
+        Some(arg)
+    }
+
+    /// Reads an unsigned integer.
+    pub(crate) fn uint(&mut self) -> Option<u64> {
+        self.head(MAJOR_UINT)
+    }
+
+    /// Reads a text string (valid UTF-8).
+    pub(crate) fn text(&mut self) -> Option<&'a str> {
+        let len = usize::try_from(self.head(MAJOR_TEXT)?).ok()?;
+        let text = self.bytes.get(..len)?;
+        self.bytes = &self.bytes[len..];
+        std::str::from_utf8(text).ok()
+    }
+
+    /// Reads `false`, `true` or `null` (`Some(None)`); `None` on anything else.
+    pub(crate) fn simple(&mut self) -> Option<Option<bool>> {
+        let value = match self.bytes.first()? {
+            0xf4 => Some(false),
+            0xf5 => Some(true),
+            0xf6 => None,
+            _ => return None,
+        };
+        self.bytes = &self.bytes[1..];
+        Some(value)
+    }
 }
 
 fn write_number(n: &Number, out: &mut Vec<u8>) {

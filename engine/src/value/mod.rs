@@ -18,7 +18,7 @@
 //! Property-test strategies for values live in `value::testing` (compiled for the crate's own
 //! unit tests only): `crate::value::testing::arb_value()`.
 
-mod cbor;
+pub(crate) mod cbor;
 #[cfg(test)]
 mod cbor_tests;
 mod error;

@@ -6,6 +6,7 @@ use ciborium::Value;
 
 use super::{Node, RevTree, RevTreeError};
 use crate::rev::RevId;
+use crate::value::cbor::{DirectReader, MAJOR_ARRAY, MAJOR_TEXT, MAJOR_UINT, write_head};
 
 /// The format version [`RevTree::encode`] writes, and the only one [`RevTree::decode`] reads.
 pub const TREE_FORMAT_VERSION: u64 = 1;
@@ -40,24 +41,24 @@ impl RevTree {
         let text_len: usize = self.nodes.iter().map(|n| n.rev.as_str().len()).sum();
         let mut out =
             Vec::with_capacity(8 + text_len + self.nodes.len() * 12 + self.remotes.len() * 12);
-        write_head(&mut out, MAJOR_ARRAY, 3);
-        write_head(&mut out, MAJOR_UINT, TREE_FORMAT_VERSION);
-        write_head(&mut out, MAJOR_ARRAY, self.nodes.len() as u64);
+        write_head(MAJOR_ARRAY, 3, &mut out);
+        write_head(MAJOR_UINT, TREE_FORMAT_VERSION, &mut out);
+        write_head(MAJOR_ARRAY, self.nodes.len() as u64, &mut out);
         for (idx, n) in self.nodes.iter().enumerate() {
             let back = n.parent.map_or(0, |p| idx - p);
             let flags = u64::from(n.deleted) * FLAG_DELETED + u64::from(n.has_body) * FLAG_HAS_BODY;
             let rev = n.rev.as_str();
-            write_head(&mut out, MAJOR_ARRAY, 3);
-            write_head(&mut out, MAJOR_TEXT, rev.len() as u64);
+            write_head(MAJOR_ARRAY, 3, &mut out);
+            write_head(MAJOR_TEXT, rev.len() as u64, &mut out);
             out.extend_from_slice(rev.as_bytes());
-            write_head(&mut out, MAJOR_UINT, back as u64);
-            write_head(&mut out, MAJOR_UINT, flags);
+            write_head(MAJOR_UINT, back as u64, &mut out);
+            write_head(MAJOR_UINT, flags, &mut out);
         }
-        write_head(&mut out, MAJOR_ARRAY, self.remotes.len() as u64);
+        write_head(MAJOR_ARRAY, self.remotes.len() as u64, &mut out);
         for (&id, &idx) in &self.remotes {
-            write_head(&mut out, MAJOR_ARRAY, 2);
-            write_head(&mut out, MAJOR_UINT, u64::from(id));
-            write_head(&mut out, MAJOR_UINT, idx as u64);
+            write_head(MAJOR_ARRAY, 2, &mut out);
+            write_head(MAJOR_UINT, u64::from(id), &mut out);
+            write_head(MAJOR_UINT, idx as u64, &mut out);
         }
         out
     }
@@ -152,89 +153,10 @@ pub(super) fn encode_generic(tree: &RevTree) -> Vec<u8> {
     out
 }
 
-const MAJOR_UINT: u8 = 0;
-const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
-
-/// Writes a CBOR head with the shortest argument, as ciborium does.
-fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let major = major << 5;
-    if arg < 24 {
-        out.push(major | arg as u8);
-    } else if arg <= u64::from(u8::MAX) {
-        out.extend_from_slice(&[major | 24, arg as u8]);
-    } else if arg <= u64::from(u16::MAX) {
-        out.push(major | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
-    } else if arg <= u64::from(u32::MAX) {
-        out.push(major | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
-    } else {
-        out.push(major | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
-}
-
-/// A cursor over CBOR bytes that reads only definite-length heads.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// Reads a head of major type `major`; `None` on any other item or on an indefinite length.
-    fn head(&mut self, major: u8) -> Option<u64> {
-        let (&first, rest) = self.bytes.split_first()?;
-        if first >> 5 != major {
-            return None;
-        }
-        let (arg, rest) = match first & 0x1f {
-            n @ 0..=23 => (u64::from(n), rest),
-            24 => (u64::from(*rest.first()?), rest.get(1..)?),
-            25 => (
-                u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
-                rest.get(2..)?,
-            ),
-            26 => (
-                u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)),
-                rest.get(4..)?,
-            ),
-            27 => (
-                u64::from_be_bytes(rest.get(..8)?.try_into().ok()?),
-                rest.get(8..)?,
-            ),
-            _ => return None,
-        };
-        // Only the shortest head, as `encode` writes it.
-        let shortest = match first & 0x1f {
-            0..=23 => true,
-            24 => arg >= 24,
-            25 => arg > u64::from(u8::MAX),
-            26 => arg > u64::from(u16::MAX),
-            _ => arg > u64::from(u32::MAX),
-        };
-        if !shortest {
-            return None;
-        }
-        self.bytes = rest;
-        Some(arg)
-    }
-
-    fn uint(&mut self) -> Option<u64> {
-        self.head(MAJOR_UINT)
-    }
-
-    fn text(&mut self) -> Option<&'a str> {
-        let len = usize::try_from(self.head(MAJOR_TEXT)?).ok()?;
-        let text = self.bytes.get(..len)?;
-        self.bytes = &self.bytes[len..];
-        std::str::from_utf8(text).ok()
-    }
-}
-
 /// Decodes exactly the form [`RevTree::encode`] writes, with every check of the general path;
 /// `None` for anything else (the general path then decides, and explains).
 fn decode_direct(bytes: &[u8]) -> Option<RevTree> {
-    let mut r = Reader { bytes };
+    let mut r = DirectReader::new(bytes);
     if r.head(MAJOR_ARRAY)? != 3 || r.uint()? != TREE_FORMAT_VERSION {
         return None;
     }
@@ -242,7 +164,7 @@ fn decode_direct(bytes: &[u8]) -> Option<RevTree> {
     let mut tree = RevTree::new();
     // Every node takes at least 4 bytes: never reserve more than the input could hold.
     tree.nodes
-        .reserve(usize::try_from(count).ok()?.min(r.bytes.len() / 4));
+        .reserve(usize::try_from(count).ok()?.min(r.remaining() / 4));
     for idx in 0..count {
         let idx = usize::try_from(idx).ok()?;
         if r.head(MAJOR_ARRAY)? != 3 {
@@ -288,7 +210,7 @@ fn decode_direct(bytes: &[u8]) -> Option<RevTree> {
         last_id = Some(id);
         tree.remotes.insert(id, node);
     }
-    if !r.bytes.is_empty() {
+    if !r.is_empty() {
         return None;
     }
     tree.update_current();
