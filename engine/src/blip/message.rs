@@ -4,6 +4,8 @@
 //! `varint len(properties)`, then the property block — NUL-terminated UTF-8 strings alternating
 //! key and value — then the body, raw bytes to the end.
 
+use std::borrow::Cow;
+
 use super::error::{ProtocolError, SendError};
 use super::varint;
 
@@ -17,8 +19,9 @@ pub const ERROR_CODE: &str = "Error-Code";
 /// A message's properties, in the order they were added or received.
 ///
 /// Order is kept (and sent) as given; [`Properties::insert`] replaces an existing key in place.
+/// Keys are usually the protocol's own constants, which are kept without a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Properties(Vec<(String, String)>);
+pub struct Properties(Vec<(Cow<'static, str>, String)>);
 
 impl Properties {
     /// No properties.
@@ -37,7 +40,7 @@ impl Properties {
     }
 
     /// Sets `key` to `value`, replacing the first existing value in place or appending.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
@@ -47,7 +50,7 @@ impl Properties {
 
     /// The properties as key/value pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
     }
 
     /// The number of properties.
@@ -69,7 +72,7 @@ impl Properties {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Properties {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut props = Self::new();
         for (k, v) in iter {
@@ -103,7 +106,11 @@ impl Message {
 
     /// This message with a property set.
     #[must_use]
-    pub fn with_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_property(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.properties.insert(key, value);
         self
     }
@@ -156,6 +163,29 @@ impl Message {
     /// Decodes a complete message's data, refusing a property block over `max_properties`
     /// bytes.
     pub fn decode(data: &[u8], max_properties: usize) -> Result<Self, ProtocolError> {
+        let (properties, body_at) = Self::decode_properties(data, max_properties)?;
+        Ok(Self {
+            properties,
+            body: data[body_at..].to_vec(),
+        })
+    }
+
+    /// [`Message::decode`] of data the caller owns: the body keeps `data`'s buffer, so a
+    /// received body is not copied into a new one.
+    pub fn decode_owned(mut data: Vec<u8>, max_properties: usize) -> Result<Self, ProtocolError> {
+        let (properties, body_at) = Self::decode_properties(&data, max_properties)?;
+        data.drain(..body_at);
+        Ok(Self {
+            properties,
+            body: data,
+        })
+    }
+
+    /// The properties at the start of a message's data, and where its body starts.
+    fn decode_properties(
+        data: &[u8],
+        max_properties: usize,
+    ) -> Result<(Properties, usize), ProtocolError> {
         let (len, used) =
             varint::decode(data).map_err(|e| ProtocolError::varint("property block length", e))?;
         if len > max_properties as u64 {
@@ -172,11 +202,7 @@ impl Message {
                 announced: len,
                 available: rest.len(),
             })?;
-        let properties = decode_properties(block)?;
-        Ok(Self {
-            properties,
-            body: rest[block.len()..].to_vec(),
-        })
+        Ok((decode_properties(block)?, used + block.len()))
     }
 }
 
@@ -196,7 +222,7 @@ fn decode_properties(block: &[u8]) -> Result<Properties, ProtocolError> {
             .next()
             .ok_or_else(|| ProtocolError::UnpairedProperty(key.to_owned()))?;
         let value = std::str::from_utf8(value).map_err(|_| ProtocolError::InvalidUtf8Property)?;
-        props.push((key.to_owned(), value.to_owned()));
+        props.push((Cow::Owned(key.to_owned()), value.to_owned()));
     }
     Ok(Properties(props))
 }
@@ -276,11 +302,14 @@ mod tests {
         ) {
             let msg = Message { properties: props.into_iter().collect(), body };
             let data = msg.encode().unwrap();
+            prop_assert_eq!(Message::decode_owned(data.clone(), usize::MAX), Ok(msg.clone()));
             prop_assert_eq!(Message::decode(&data, usize::MAX), Ok(msg));
         }
 
         #[test]
         fn arbitrary_data_never_panics(data in proptest::collection::vec(any::<u8>(), 0..48)) {
+            // Both decoders give the same message or the same error.
+            prop_assert_eq!(Message::decode_owned(data.clone(), 64), Message::decode(&data, 64));
             if let Ok(msg) = Message::decode(&data, 64) {
                 // Whatever decodes re-encodes to the same bytes (for minimal length varints).
                 let again = msg.encode().unwrap();

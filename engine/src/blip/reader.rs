@@ -212,7 +212,7 @@ impl FrameReader {
             _ => {}
         }
         if !more {
-            let message = Message::decode(&partial.data, self.max_properties_size)?;
+            let message = Message::decode_owned(partial.data, self.max_properties_size)?;
             return Ok(Received::Message(IncomingMessage {
                 kind: partial.kind,
                 number: header.number,
