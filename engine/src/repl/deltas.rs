@@ -141,12 +141,13 @@ impl DeltaReceiver {
 
     /// The body of `rev` as the store keeps it (deterministic CBOR): converted from the wire,
     /// or rebuilt from a delta against its `deltaSrc`, looked up in `db` and then among
-    /// `pending` (received revisions not stored yet).
+    /// `pending` (received revisions not stored yet). A full body is moved out of `rev` (a
+    /// `Ferry_1` body is kept as it arrived, without a copy).
     pub(crate) fn stored_body<'a, S: Store>(
         &self,
         profile: Profile,
         db: &Database<S>,
-        rev: &RevMessage,
+        rev: &mut RevMessage,
         pending: impl IntoIterator<Item = &'a RemoteRevision>,
     ) -> Result<Vec<u8>, RevBodyError> {
         let Some(base_rev) = &rev.delta_src else {
@@ -154,7 +155,7 @@ impl DeltaReceiver {
                 return Ok(Value::empty_object().to_cbor());
             }
             return profile
-                .body_from_wire(&rev.body)
+                .body_from_wire(std::mem::take(&mut rev.body))
                 .map_err(|e| RevBodyError::BadBody {
                     doc_id: rev.doc_id.clone(),
                     reason: e.to_string(),

@@ -237,10 +237,10 @@ impl ActiveSession {
         &mut self,
         now: Instant,
         number: MessageNumber,
-        msg: &Message,
+        msg: Message,
         db: &Database<S>,
     ) -> Result<(), SessionError> {
-        let rev = match RevMessage::from_message(msg) {
+        let mut rev = match RevMessage::from_owned(msg) {
             Ok(rev) => rev,
             Err(e) => {
                 self.conn.send_error(number, "HTTP", 400, &e.to_string())?;
@@ -252,7 +252,7 @@ impl ActiveSession {
         };
         pull.awaited = pull.awaited.saturating_sub(1);
         let pending = pull.pending.iter().map(|p| &p.revision);
-        let body = match pull.deltas.stored_body(self.profile, db, &rev, pending) {
+        let body = match pull.deltas.stored_body(self.profile, db, &mut rev, pending) {
             Ok(body) => body,
             Err(error) => {
                 // A delta we cannot apply is sent again in full (same sequence): not finished.

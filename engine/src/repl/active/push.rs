@@ -387,7 +387,7 @@ impl ActiveSession {
                         .with_body(cat::encode_proposed(profile, &proposed));
                     let options = SendOptions {
                         urgent: true,
-                        compressed: true,
+                        compressed: profile.compresses(),
                         no_reply: false,
                     };
                     let number = conn.send_request(&msg, options)?;
@@ -414,10 +414,10 @@ impl ActiveSession {
                     let bytes = rev.body.len();
                     let options = SendOptions {
                         urgent: false,
-                        compressed: profile.compresses_revisions(),
+                        compressed: profile.compresses(),
                         no_reply: false,
                     };
-                    let number = conn.send_request(&rev.to_message(), options)?;
+                    let number = conn.send_request(&rev.take_message(), options)?;
                     push.feed.rev_sent(bytes);
                     let what = Sent::Rev(SentRev {
                         seq,

@@ -365,7 +365,7 @@ impl ActiveSession {
                     message,
                     no_reply,
                 } => {
-                    self.handle_request(now, number, &message, no_reply, db)?;
+                    self.handle_request(now, number, message, no_reply, db)?;
                 }
                 Event::ReplyReceived {
                     request_number,
@@ -382,14 +382,17 @@ impl ActiveSession {
         &mut self,
         now: Instant,
         number: MessageNumber,
-        msg: &Message,
+        msg: Message,
         no_reply: bool,
         db: &mut Database<S>,
     ) -> Result<(), SessionError> {
         let pulling = self.pull.is_some();
+        if pulling && msg.profile() == Some(names::REV) {
+            return self.pull_rev(now, number, msg, db);
+        }
+        let msg = &msg;
         match msg.profile() {
             Some(names::CHANGES) if pulling => self.pull_changes(now, number, msg, no_reply, db),
-            Some(names::REV) if pulling => self.pull_rev(now, number, msg, db),
             Some(names::NO_REV) if pulling => self.pull_norev(msg),
             Some(names::GET_ATTACHMENT | names::PROVE_ATTACHMENT) => {
                 crate::repl::blobs::serve(number, msg, no_reply, &mut self.conn, db)

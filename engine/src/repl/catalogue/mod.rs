@@ -449,6 +449,17 @@ pub struct RevMessage {
 impl RevMessage {
     /// As a BLIP request. Property order as LiteCore writes it.
     pub fn to_message(&self) -> Message {
+        self.message_without_body().with_body(self.body.clone())
+    }
+
+    /// [`RevMessage::to_message`], moving the body into the message instead of copying it
+    /// (`self.body` is left empty).
+    pub fn take_message(&mut self) -> Message {
+        self.message_without_body()
+            .with_body(std::mem::take(&mut self.body))
+    }
+
+    fn message_without_body(&self) -> Message {
         let mut msg = Message::request(names::REV)
             .with_property("id", self.doc_id.clone())
             .with_property("rev", self.rev.as_str().to_owned());
@@ -468,11 +479,29 @@ impl RevMessage {
         if let Some(src) = &self.delta_src {
             msg = msg.with_property("deltaSrc", src.as_str().to_owned());
         }
-        msg.with_body(self.body.clone())
+        msg
     }
 
     /// From a BLIP request.
     pub fn from_message(msg: &Message) -> Result<Self, CatalogueError> {
+        let rev = Self::from_properties(msg)?;
+        Ok(RevMessage {
+            body: msg.body.clone(),
+            ..rev
+        })
+    }
+
+    /// [`RevMessage::from_message`], keeping the message's body instead of copying it.
+    pub fn from_owned(msg: Message) -> Result<Self, CatalogueError> {
+        let rev = Self::from_properties(&msg)?;
+        Ok(RevMessage {
+            body: msg.body,
+            ..rev
+        })
+    }
+
+    /// Everything but the body.
+    fn from_properties(msg: &Message) -> Result<Self, CatalogueError> {
         const M: &str = names::REV;
         let doc_id = prop(msg, M, "id")?;
         if doc_id.is_empty() {
@@ -501,7 +530,7 @@ impl RevMessage {
             sequence: msg.property("sequence").and_then(RemoteSeq::from_property),
             delta_src,
             no_conflicts: bool_prop(msg, "noconflicts"),
-            body: msg.body.clone(),
+            body: Vec::new(),
         })
     }
 }

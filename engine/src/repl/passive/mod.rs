@@ -436,7 +436,7 @@ impl PassiveSession {
             }
             names::REV => {
                 self.revs_awaited = self.revs_awaited.saturating_sub(1);
-                self.receive_rev(now, number, &msg, no_reply, db)
+                self.receive_rev(now, number, msg, no_reply, db)
             }
             // The pusher could not send a revision it proposed; nothing is stored for it. LiteCore
             // sends it no-reply; a request that wants a reply gets an empty one.
@@ -656,7 +656,7 @@ impl PassiveSession {
                     let msg = cat::changes_message(self.profile, &wire);
                     let options = SendOptions {
                         urgent: true,
-                        compressed: true,
+                        compressed: self.profile.compresses(),
                         no_reply: false,
                     };
                     let number = self.conn.send_request(&msg, options)?;
@@ -681,10 +681,10 @@ impl PassiveSession {
                     let bytes = rev.body.len();
                     let options = SendOptions {
                         urgent: false,
-                        compressed: self.profile.compresses_revisions(),
+                        compressed: self.profile.compresses(),
                         no_reply: false,
                     };
-                    let number = self.conn.send_request(&rev.to_message(), options)?;
+                    let number = self.conn.send_request(&rev.take_message(), options)?;
                     feed.rev_sent(bytes);
                     self.sent_at.insert(number, now);
                     self.sent.insert(

@@ -227,15 +227,15 @@ impl PassiveSession {
         &mut self,
         now: Instant,
         number: MessageNumber,
-        msg: &Message,
+        msg: Message,
         no_reply: bool,
         db: &Database<S>,
     ) -> Result<(), Refusal> {
-        let rev = RevMessage::from_message(msg)?;
+        let mut rev = RevMessage::from_owned(msg)?;
         let pending = self.pending_inserts.iter().map(|p| &p.revision);
         let body = self
             .delta_in
-            .stored_body(self.profile, db, &rev, pending)
+            .stored_body(self.profile, db, &mut rev, pending)
             .map_err(|e| Refusal {
                 domain: "HTTP",
                 code: e.status(),
