@@ -206,6 +206,28 @@ impl Message {
     }
 }
 
+/// A received property key: the keys sent with every document (by the replication protocol
+/// above BLIP) are kept as constants rather than copied; any other key is copied.
+fn interned(key: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match key {
+        PROFILE => PROFILE,
+        ERROR_DOMAIN => ERROR_DOMAIN,
+        ERROR_CODE => ERROR_CODE,
+        "id" => "id",
+        "rev" => "rev",
+        "sequence" => "sequence",
+        "history" => "history",
+        "deleted" => "deleted",
+        "noconflicts" => "noconflicts",
+        "deltaSrc" => "deltaSrc",
+        "maxHistory" => "maxHistory",
+        "blobs" => "blobs",
+        "deltas" => "deltas",
+        "conflictIncludesRev" => "conflictIncludesRev",
+        other => return Cow::Owned(other.to_owned()),
+    })
+}
+
 /// Decodes a property block (without its length varint).
 fn decode_properties(block: &[u8]) -> Result<Properties, ProtocolError> {
     let mut props = Vec::new();
@@ -222,7 +244,7 @@ fn decode_properties(block: &[u8]) -> Result<Properties, ProtocolError> {
             .next()
             .ok_or_else(|| ProtocolError::UnpairedProperty(key.to_owned()))?;
         let value = std::str::from_utf8(value).map_err(|_| ProtocolError::InvalidUtf8Property)?;
-        props.push((Cow::Owned(key.to_owned()), value.to_owned()));
+        props.push((interned(key), value.to_owned()));
     }
     Ok(Properties(props))
 }

@@ -1,6 +1,6 @@
 //! Checkpoints: their IDs, and the bookkeeping behind their `local` and `remote` values.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sha1::{Digest, Sha1};
 
@@ -120,12 +120,15 @@ impl PushProgress {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PullProgress {
     checkpoint: Option<RemoteSeq>,
-    next_index: u64,
-    /// Announced sequences by arrival index, with whether each is finished.
-    announced: BTreeMap<u64, (RemoteSeq, bool)>,
-    /// Unfinished sequences to their arrival indexes (a document's current revision and its
-    /// closing tombstones share a sequence).
-    unfinished: BTreeMap<RemoteSeq, Vec<u64>>,
+    /// The arrival index of `announced`'s first entry.
+    first_index: u64,
+    /// Announced sequences in arrival order from `first_index`, with whether each is finished;
+    /// finished ones leave from the front.
+    announced: VecDeque<(RemoteSeq, bool)>,
+    /// Unfinished sequences to their arrival indexes, oldest first: the first inline, any later
+    /// ones after it (a document's current revision and its closing tombstones share a
+    /// sequence).
+    unfinished: BTreeMap<RemoteSeq, (u64, Vec<u64>)>,
     /// The number of arrival indexes in `unfinished`, kept so [`PullProgress::unfinished`] is
     /// O(1): the session asks for it on every received revision.
     unfinished_count: usize,
@@ -141,25 +144,35 @@ impl PullProgress {
 
     /// The peer announced `seq`; `done` if nothing more is needed for it.
     pub(crate) fn announced(&mut self, seq: RemoteSeq, done: bool) {
-        let index = self.next_index;
-        self.next_index += 1;
+        let index = self.first_index + self.announced.len() as u64;
         if !done {
-            self.unfinished.entry(seq.clone()).or_default().push(index);
+            match self.unfinished.get_mut(&seq) {
+                Some((_, later)) => later.push(index),
+                None => {
+                    self.unfinished.insert(seq.clone(), (index, Vec::new()));
+                }
+            }
             self.unfinished_count += 1;
         }
-        self.announced.insert(index, (seq, done));
+        self.announced.push_back((seq, done));
         self.advance();
     }
 
     /// `seq` is finished (stored, already known, or given up).
     pub(crate) fn complete(&mut self, seq: &RemoteSeq) {
-        if let Some(indexes) = self.unfinished.get_mut(seq) {
-            let index = indexes.remove(0);
-            self.unfinished_count -= 1;
-            if indexes.is_empty() {
+        if let Some((first, later)) = self.unfinished.get_mut(seq) {
+            let index = *first;
+            if later.is_empty() {
                 self.unfinished.remove(seq);
+            } else {
+                *first = later.remove(0);
             }
-            if let Some(entry) = self.announced.get_mut(&index) {
+            self.unfinished_count -= 1;
+            // An unfinished entry never leaves the front, so `index` is still announced.
+            let at = index
+                .checked_sub(self.first_index)
+                .and_then(|at| usize::try_from(at).ok());
+            if let Some(entry) = at.and_then(|at| self.announced.get_mut(at)) {
                 entry.1 = true;
             }
         }
@@ -167,11 +180,10 @@ impl PullProgress {
     }
 
     fn advance(&mut self) {
-        while let Some(entry) = self.announced.first_entry() {
-            if !entry.get().1 {
-                break;
-            }
-            self.checkpoint = Some(entry.remove().0);
+        while self.announced.front().is_some_and(|(_, done)| *done) {
+            let (seq, _) = self.announced.pop_front().expect("a front entry");
+            self.first_index += 1;
+            self.checkpoint = Some(seq);
         }
     }
 
@@ -251,6 +263,26 @@ mod tests {
         assert_eq!(p.unfinished(), 1);
         p.complete(&RemoteSeq::number(6));
         assert_eq!(p.checkpoint(), Some(&RemoteSeq::number(6)));
+        assert_eq!(p.unfinished(), 0);
+        // A sequence announced twice (a revision and its closing tombstone) is finished once
+        // per announcement, oldest first.
+        p.announced(RemoteSeq::number(7), false);
+        p.announced(RemoteSeq::number(8), false);
+        p.announced(RemoteSeq::number(7), false);
+        assert_eq!(p.unfinished(), 3);
+        p.complete(&RemoteSeq::number(7));
+        assert_eq!(p.checkpoint(), Some(&RemoteSeq::number(7)));
+        p.complete(&RemoteSeq::number(8));
+        assert_eq!(p.checkpoint(), Some(&RemoteSeq::number(8)));
+        assert_eq!(p.unfinished(), 1);
+        p.complete(&RemoteSeq::number(9));
+        assert_eq!(
+            p.unfinished(),
+            1,
+            "a sequence never announced changes nothing"
+        );
+        p.complete(&RemoteSeq::number(7));
+        assert_eq!(p.checkpoint(), Some(&RemoteSeq::number(7)));
         assert_eq!(p.unfinished(), 0);
     }
 }
