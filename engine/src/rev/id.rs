@@ -59,7 +59,9 @@ impl RevId {
         // Digits only (checked above), so only an overflow can fail.
         let generation = gen_text
             .bytes()
-            .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .try_fold(0u64, |n, d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
             .ok_or_else(|| RevIdError::GenerationOverflow(s.to_owned()))?;
         if generation == 0 {
             return Err(RevIdError::ZeroGeneration(s.to_owned()));
