@@ -276,6 +276,17 @@ pub fn messages(
     frames: &[(Direction, Vec<u8>)],
     dir: Direction,
 ) -> Vec<(ferry_engine::blip::MessageType, ferry_engine::blip::Message)> {
+    incoming_messages(frames, dir)
+        .into_iter()
+        .map(|m| (m.kind, m.message))
+        .collect()
+}
+
+/// [`messages`] as the receiver's reader gives them, with their first frame's flags.
+pub fn incoming_messages(
+    frames: &[(Direction, Vec<u8>)],
+    dir: Direction,
+) -> Vec<ferry_engine::blip::IncomingMessage> {
     use ferry_engine::blip::{Config, FrameReader, Received};
     let mut reader = FrameReader::new(&Config::default());
     frames
@@ -283,7 +294,7 @@ pub fn messages(
         .filter(|(d, _)| *d == dir)
         .filter_map(
             |(_, f)| match reader.handle_frame(f).expect("a valid frame") {
-                Received::Message(m) => Some((m.kind, m.message)),
+                Received::Message(m) => Some(m),
                 _ => None,
             },
         )

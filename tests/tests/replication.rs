@@ -709,3 +709,62 @@ fn a_session_slower_than_its_checkpoint_interval_never_leaves_a_past_deadline() 
         }
     }
 }
+
+/// `CBMobile_3` compresses `rev`s and change lists (and so their answers) as LiteCore does;
+/// `Ferry_1` sends them uncompressed (docs/PROTOCOL.md, "Body encodings"), both ways.
+#[test]
+fn only_cbmobile_compresses_revs_and_change_lists() {
+    use ferry_engine::blip::{IncomingMessage, MessageType};
+    use ferry_engine::repl::catalogue::names;
+    use ferry_tests::link::{Direction as Wire, incoming_messages};
+
+    for profile in PROFILES {
+        for direction in [Direction::Push, Direction::Pull] {
+            let mut pair = Pair::new(memory_db(1), memory_db(2), profile);
+            let source = match direction {
+                Direction::Push => &mut pair.active_db,
+                _ => &mut pair.passive_db,
+            };
+            fill(source, "c", 20);
+            pair.link.tap = Some(Vec::new());
+            pair.connect(config(&pair, direction), PassiveConfig::default());
+            pair.run(100_000);
+            assert_eq!(pair.active_error(), None, "{}", pair.describe());
+            let frames = pair.link.tap.take().unwrap_or_default();
+            let (to_sender, to_receiver) = match direction {
+                Direction::Push => (Wire::ToActive, Wire::ToPassive),
+                _ => (Wire::ToPassive, Wire::ToActive),
+            };
+            let sent = incoming_messages(&frames, to_receiver);
+            let answers = incoming_messages(&frames, to_sender);
+            let is = |m: &IncomingMessage, name: &str| {
+                m.kind == MessageType::Request && m.message.profile() == Some(name)
+            };
+            let lists: Vec<&IncomingMessage> = sent
+                .iter()
+                .filter(|m| {
+                    (is(m, names::CHANGES) || is(m, names::PROPOSE_CHANGES)) && !m.flags.no_reply()
+                })
+                .collect();
+            let revs: Vec<&IncomingMessage> = sent.iter().filter(|m| is(m, names::REV)).collect();
+            let list_answers: Vec<&IncomingMessage> = answers
+                .iter()
+                .filter(|a| {
+                    a.kind == MessageType::Reply && lists.iter().any(|l| l.number == a.number)
+                })
+                .collect();
+            assert_eq!(revs.len(), 20, "{profile:?} {direction:?}");
+            assert!(!lists.is_empty() && !list_answers.is_empty());
+            let compressed = profile == Profile::CbMobile3;
+            for m in lists.iter().chain(&revs).chain(&list_answers) {
+                assert_eq!(
+                    m.flags.compressed(),
+                    compressed,
+                    "{profile:?} {direction:?}: {:?} {:?}",
+                    m.kind,
+                    m.message.profile()
+                );
+            }
+        }
+    }
+}
