@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
             empty_store, put_and_read_back, update_moves_document_in_feed, feed_paging,
             bodies_put_and_dropped, update_tree_keeps_sequence, update_tree_guarded_by_the_tree, purge_removes_everything, sequences_never_reused,
             local_checkpoints, peer_checkpoint_mvcc, blobs, uuid, guard_makes_batch_atomic,
+            guards_before_and_after_puts,
             many_documents_in_one_batch, staged_blobs_are_invisible_until_committed,
             blobs_are_read_in_pieces, committing_a_stored_digest_keeps_one_copy,
             staging_handles_are_checked, failed_batch_leaves_staged_blob_staged,
@@ -576,6 +577,91 @@ pub fn guard_makes_batch_atomic<S: Store>(store: &mut S) {
         },
         "expecting absence fails when the document exists"
     );
+}
+
+/// A guard right before its document's put holds or fails as if checked when the batch
+/// starts, whatever else the batch wrote first; a guard after a write to its document is still
+/// checked against the batch's start.
+pub fn guards_before_and_after_puts<S: Store>(store: &mut S) {
+    let expect = |doc_id: &str, sequence| WriteOp::ExpectDocument {
+        doc_id: doc_id.to_owned(),
+        sequence,
+    };
+    let changed = |doc_id: &str| StoreError::DocumentChanged {
+        doc_id: doc_id.to_owned(),
+    };
+    apply_one(store, put("a", rev(1, 1), b"a1"));
+    // Expected absent but present: the batch fails after a put of another document.
+    let mut batch = WriteBatch::new();
+    batch.push(put("b", rev(1, 2), b"b"));
+    batch.push(expect("a", None));
+    batch.push(put("a", rev(2, 1), b"a2"));
+    assert_eq!(store.apply(batch).unwrap_err(), changed("a"));
+    assert!(
+        store.document("b").unwrap().is_none(),
+        "b's put was rolled back"
+    );
+    assert_eq!(store.document("a").unwrap().unwrap().current_rev, rev(1, 1));
+    assert_eq!(store.last_sequence().unwrap(), 1);
+    // Expected at a sequence it has left.
+    let mut batch = WriteBatch::new();
+    batch.push(put("b", rev(1, 2), b"b"));
+    batch.push(expect("a", Some(7)));
+    batch.push(put("a", rev(2, 1), b"a2"));
+    assert_eq!(store.apply(batch).unwrap_err(), changed("a"));
+    assert!(store.document("b").unwrap().is_none());
+    assert_eq!(store.body("a", rev(1, 1).as_str()).unwrap().unwrap(), b"a1");
+    assert!(store.body("a", rev(2, 1).as_str()).unwrap().is_none());
+    // Both guards hold: the existing document moves to a new sequence, the new one is added.
+    let mut batch = WriteBatch::new();
+    batch.push(expect("a", Some(1)));
+    batch.push(put("a", rev(2, 1), b"a2"));
+    batch.push(expect("c", None));
+    batch.push(put("c", rev(1, 3), b"c"));
+    assert_eq!(store.apply(batch).unwrap(), vec![2, 3]);
+    assert_eq!(feed(store), vec![(2, "a".to_owned()), (3, "c".to_owned())]);
+    let a = store.document("a").unwrap().unwrap();
+    assert_eq!((a.sequence, a.current_rev), (2, rev(2, 1)));
+    // A guard after a write to its document is checked against the batch's start.
+    let mut batch = WriteBatch::new();
+    batch.push(put("d", rev(1, 4), b"d"));
+    batch.push(expect("d", None));
+    assert_eq!(store.apply(batch).unwrap(), vec![4]);
+    let mut batch = WriteBatch::new();
+    batch.push(put("d", rev(2, 4), b"d2"));
+    batch.push(expect("d", Some(5)));
+    assert_eq!(store.apply(batch).unwrap_err(), changed("d"));
+    assert_eq!(store.document("d").unwrap().unwrap().current_rev, rev(1, 4));
+    // Two puts of a document after its guard: the first is guarded, the second replaces it.
+    let mut batch = WriteBatch::new();
+    batch.push(expect("e", None));
+    batch.push(put("e", rev(1, 5), b"e1"));
+    batch.push(put("e", rev(2, 5), b"e2"));
+    assert_eq!(store.apply(batch).unwrap(), vec![5, 6]);
+    assert_eq!(feed(store).last(), Some(&(6, "e".to_owned())));
+    assert_eq!(store.document_count().unwrap(), 4);
+    // Two guards before a put: both are checked against the batch's start.
+    let mut batch = WriteBatch::new();
+    batch.push(expect("e", Some(6)));
+    batch.push(expect("e", Some(5)));
+    batch.push(put("e", rev(3, 5), b"e3"));
+    assert_eq!(store.apply(batch).unwrap_err(), changed("e"));
+    // A purged document is absent again.
+    apply_one(
+        store,
+        WriteOp::PurgeDocument {
+            doc_id: "c".to_owned(),
+        },
+    );
+    let mut batch = WriteBatch::new();
+    batch.push(expect("c", Some(3)));
+    batch.push(put("c", rev(2, 3), b"c2"));
+    assert_eq!(store.apply(batch).unwrap_err(), changed("c"));
+    let mut batch = WriteBatch::new();
+    batch.push(expect("c", None));
+    batch.push(put("c", rev(2, 3), b"c2"));
+    assert_eq!(store.apply(batch).unwrap(), vec![7]);
+    assert_eq!(store.last_sequence().unwrap(), 7);
 }
 
 /// A batch of thousands of documents applies at once and reads back completely.
