@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::Role;
 use ferry_engine::repl::{ConnectionError, Profile};
 use http::StatusCode;
 
@@ -123,9 +123,7 @@ impl<R: Runtime> Dialer<R> {
             return Err(http_error(response.status(), Some(&body)));
         }
         let negotiated = handshake.finish(&response)?;
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(max_message_size))
-            .max_frame_size(Some(max_message_size));
+        let config = super::ws_config(max_message_size);
         let ws = WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await;
         Ok((ws, negotiated))
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use futures_channel::{mpsc as fmpsc, oneshot};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -377,9 +377,7 @@ async fn upgrade<R: Runtime>(
         }
         Ok(accepted) => {
             http1::write_response(&mut stream, &accepted.response, b"").await?;
-            let config = WebSocketConfig::default()
-                .max_message_size(Some(limits.max_message_size))
-                .max_frame_size(Some(limits.max_message_size));
+            let config = super::ws_config(limits.max_message_size);
             let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
             Ok(Some((ws, accepted)))
         }
