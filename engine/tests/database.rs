@@ -473,8 +473,14 @@ fn remote_ancestors_are_recorded_on_a_tree_read_earlier_only_while_it_holds() {
     let tree_of = |db: &Database<MemoryStore>, id: &str| db.revision_tree(id).unwrap().unwrap().0;
     let (seen_a, seen_b) = (tree_of(&db, "a"), tree_of(&db, "b"));
     // Fresh trees: recorded, and the documents keep their sequences.
-    db.set_remote_ancestors_from(1, &[("a", &r1, Some(&seen_a.tree)), ("b", &r1b, None)])
-        .unwrap();
+    db.set_remote_ancestors_from(
+        1,
+        &[
+            ("a", &r1, Some((seen_a.sequence, &seen_a.tree[..]))),
+            ("b", &r1b, None),
+        ],
+    )
+    .unwrap();
     assert_eq!(db.remote_ancestor("a", 1).unwrap(), Some(r1.clone()));
     assert_eq!(db.remote_ancestor("b", 1).unwrap(), Some(r1b.clone()));
     assert_eq!(tree_of(&db, "a").sequence, seen_a.sequence);
@@ -483,7 +489,7 @@ fn remote_ancestors_are_recorded_on_a_tree_read_earlier_only_while_it_holds() {
     // the stale tree is not written over it, both records stay.
     db.set_remote_ancestors(2, &[("b".to_owned(), r1b.clone())])
         .unwrap();
-    db.set_remote_ancestors_from(3, &[("b", &r1b, Some(&seen_b.tree))])
+    db.set_remote_ancestors_from(3, &[("b", &r1b, Some((seen_b.sequence, &seen_b.tree[..])))])
         .unwrap();
     for remote in [1, 2, 3] {
         assert_eq!(
@@ -500,9 +506,9 @@ fn remote_ancestors_are_recorded_on_a_tree_read_earlier_only_while_it_holds() {
     db.set_remote_ancestors_from(
         4,
         &[
-            ("a", &r2, Some(&seen_a.tree)),
-            ("b", &r1b, Some(&seen_b.tree)),
-            ("c", &r1, Some(&b"not a tree"[..])),
+            ("a", &r2, Some((seen_a.sequence, &seen_a.tree[..]))),
+            ("b", &r1b, Some((seen_b.sequence, &seen_b.tree[..]))),
+            ("c", &r1, Some((9, &b"not a tree"[..]))),
         ],
     )
     .unwrap();

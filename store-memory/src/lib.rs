@@ -258,10 +258,17 @@ impl Store for MemoryStore {
                 }
                 WriteOp::UpdateTree {
                     doc_id,
-                    expected_tree: Some(expected),
+                    expected_tree,
+                    expected_sequence,
                     ..
                 } => {
-                    if self.docs.get(doc_id).map(|d| &d.record.tree) != Some(expected) {
+                    let record = self.docs.get(doc_id).map(|d| &d.record);
+                    let tree_holds = expected_tree
+                        .as_ref()
+                        .is_none_or(|t| record.is_some_and(|r| r.tree == *t));
+                    let sequence_holds =
+                        expected_sequence.is_none_or(|s| record.is_some_and(|r| r.sequence == s));
+                    if !(tree_holds && sequence_holds) {
                         return Err(StoreError::DocumentChanged {
                             doc_id: doc_id.clone(),
                         });
@@ -273,7 +280,6 @@ impl Store for MemoryStore {
                     }
                 }
                 WriteOp::PutDocument { .. }
-                | WriteOp::UpdateTree { .. }
                 | WriteOp::PurgeDocument { .. }
                 | WriteOp::SetLocalCheckpoint { .. }
                 | WriteOp::PutBlob { .. }

@@ -29,6 +29,13 @@ const INSERT_DOCUMENT: &str = "INSERT INTO documents \
 /// A put guarded by "the document's latest sequence is ?7": nothing changes otherwise.
 const REPLACE_DOCUMENT: &str = "UPDATE documents SET sequence = ?1, current_rev = ?3, \
      flags = ?4, body_size = ?5, tree = ?6 WHERE doc_id = ?2 AND sequence = ?7";
+/// `UpdateTree` without guards, guarded by the tree, by the sequence, and by both.
+const UPDATE_TREE: [&str; 4] = [
+    "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
+    "UPDATE documents SET tree = ?2 WHERE doc_id = ?1 AND tree = ?3",
+    "UPDATE documents SET tree = ?2 WHERE sequence = ?3 AND doc_id = ?1",
+    "UPDATE documents SET tree = ?2 WHERE sequence = ?4 AND doc_id = ?1 AND tree = ?3",
+];
 const PUT_BODY: &str = "INSERT OR REPLACE INTO bodies (doc_id, rev_id, body) VALUES (?1, ?2, ?3)";
 const DROP_BODY: &str = "DELETE FROM bodies WHERE doc_id = ?1 AND rev_id = ?2";
 
@@ -88,6 +95,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
         let mut put_doc: Option<CachedStatement<'_>> = None;
         let mut insert_doc: Option<CachedStatement<'_>> = None;
         let mut replace_doc: Option<CachedStatement<'_>> = None;
+        let mut update_tree: [Option<CachedStatement<'_>>; 4] = Default::default();
         let mut put_body: Option<CachedStatement<'_>> = None;
         let mut drop_body: Option<CachedStatement<'_>> = None;
         for op in &batch.ops {
@@ -157,28 +165,31 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     tree,
                     drop_bodies,
                     expected_tree,
+                    expected_sequence,
                 } => {
-                    let updated = match &expected_tree {
-                        None => exec_count(
-                            &tx,
-                            "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
-                            params![doc_id, tree],
-                        )?,
-                        // The guard and the write in one statement (one lookup); a mismatch
-                        // fails the batch, and the transaction is rolled back when dropped.
-                        Some(expected) => match exec_count(
-                            &tx,
-                            "UPDATE documents SET tree = ?2 WHERE doc_id = ?1 AND tree = ?3",
-                            params![doc_id, tree, expected],
-                        )? {
-                            0 => {
-                                return Err(StoreError::DocumentChanged {
-                                    doc_id: doc_id.clone(),
-                                });
-                            }
-                            n => n,
-                        },
+                    // The guards and the write in one statement (one lookup: by rowid when the
+                    // sequence is known); a mismatch fails the batch, and the transaction is
+                    // rolled back when dropped.
+                    let sequence = expected_sequence.map(seq_to_sql).transpose()?;
+                    let variant = match (expected_tree, sequence) {
+                        (None, None) => 0,
+                        (Some(_), None) => 1,
+                        (None, Some(_)) => 2,
+                        (Some(_), Some(_)) => 3,
                     };
+                    let update = statement(&mut update_tree[variant], &tx, UPDATE_TREE[variant])?;
+                    let updated = match (expected_tree, sequence) {
+                        (None, None) => update.execute(params![doc_id, tree]),
+                        (Some(t), None) => update.execute(params![doc_id, tree, t]),
+                        (None, Some(s)) => update.execute(params![doc_id, tree, s]),
+                        (Some(t), Some(s)) => update.execute(params![doc_id, tree, t, s]),
+                    }
+                    .map_err(&context)?;
+                    if updated == 0 && variant != 0 {
+                        return Err(StoreError::DocumentChanged {
+                            doc_id: doc_id.clone(),
+                        });
+                    }
                     if updated > 0 {
                         for rev in drop_bodies {
                             statement(&mut drop_body, &tx, DROP_BODY)?

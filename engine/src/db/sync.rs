@@ -3,7 +3,7 @@
 
 use super::{Database, DbError};
 use crate::rev::{RevId, RevTree};
-use crate::store::{Store, StoreError, WriteBatch, WriteOp};
+use crate::store::{Sequence, Store, StoreError, WriteBatch, WriteOp};
 
 /// A revision ready to send to a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub enum ProposalCheck {
         current: RevId,
     },
 }
+
+/// A document's latest sequence and encoded revision tree, as read earlier (e.g. with its
+/// changes-feed entry); see [`Database::set_remote_ancestors_from`].
+pub type SeenTree<'a> = (Sequence, &'a [u8]);
 
 impl<S: Store> Database<S> {
     /// A local checkpoint (the replicator's own record).
@@ -302,15 +306,16 @@ impl<S: Store> Database<S> {
         self.set_remote_ancestors_from(remote_id, &revisions)
     }
 
-    /// [`Database::set_remote_ancestors`], each revision with the document's encoded tree as
-    /// read earlier (e.g. with its changes-feed entry), if known: a tree that holds the
-    /// revision is updated without reading the document again, the write guarded by that
-    /// exact tree ([`WriteOp::UpdateTree`]'s `expected_tree`). If any document changed since,
-    /// the batch is planned again from what is stored.
+    /// [`Database::set_remote_ancestors`], each revision with the document's sequence and
+    /// encoded tree as read earlier (e.g. with its changes-feed entry), if known: a tree that
+    /// holds the revision is updated without reading the document again, the write guarded by
+    /// that exact tree and sequence ([`WriteOp::UpdateTree`]'s `expected_tree` and
+    /// `expected_sequence`). If any document changed since, the batch is planned again from
+    /// what is stored.
     pub fn set_remote_ancestors_from(
         &mut self,
         remote_id: u32,
-        revisions: &[(&str, &RevId, Option<&[u8]>)],
+        revisions: &[(&str, &RevId, Option<SeenTree<'_>>)],
     ) -> Result<(), DbError> {
         for attempt in 0..super::write::MAX_ATTEMPTS {
             let mut batch = WriteBatch::new();
@@ -323,14 +328,16 @@ impl<S: Store> Database<S> {
                 // Trees read earlier are trusted on the first attempt only.
                 let seen = seen
                     .filter(|_| attempt == 0)
-                    .and_then(|bytes| Some((RevTree::decode(bytes).ok()?, bytes)))
-                    .filter(|(tree, _)| tree.contains(rev));
-                // The guard: the tree seen, or the sequence of the document read now.
-                let (mut tree, expected_tree, sequence) = match seen {
-                    Some((tree, bytes)) => (tree, Some(bytes.to_vec()), None),
+                    .and_then(|(sequence, bytes)| {
+                        Some((RevTree::decode(bytes).ok()?, bytes, sequence))
+                    })
+                    .filter(|(tree, _, _)| tree.contains(rev));
+                // The guard: the tree and sequence seen, or those of the document read now.
+                let (mut tree, expected_tree, expected_sequence) = match seen {
+                    Some((tree, bytes, seen_at)) => (tree, bytes.to_vec(), seen_at),
                     None => match self.store.document(doc_id)? {
                         Some(record) => {
-                            (RevTree::decode(&record.tree)?, None, Some(record.sequence))
+                            (RevTree::decode(&record.tree)?, record.tree, record.sequence)
                         }
                         None => continue,
                     },
@@ -341,17 +348,12 @@ impl<S: Store> Database<S> {
                 let change = tree.set_remote_ancestor(remote_id, rev)?;
                 let mut drop_bodies = change.drop_bodies;
                 drop_bodies.extend(change.removed);
-                if sequence.is_some() {
-                    batch.push(WriteOp::ExpectDocument {
-                        doc_id: doc_id.to_owned(),
-                        sequence,
-                    });
-                }
                 batch.push(WriteOp::UpdateTree {
                     doc_id: doc_id.to_owned(),
                     tree: tree.encode(),
                     drop_bodies,
-                    expected_tree,
+                    expected_tree: Some(expected_tree),
+                    expected_sequence: Some(expected_sequence),
                 });
             }
             if batch.is_empty() {

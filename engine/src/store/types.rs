@@ -117,6 +117,12 @@ pub enum WriteOp {
         /// [`WriteOp::ExpectDocument`]); a tree updated meanwhile, which keeps the sequence,
         /// is caught too.
         expected_tree: Option<Vec<u8>>,
+        /// A guard checked with the write, like `expected_tree`: when set, the whole batch fails
+        /// with [`StoreError::DocumentChanged`] unless the document's latest sequence is exactly
+        /// this. A writer that read the document at a known sequence sets it, so that the store
+        /// can find the document by its sequence (SQLite: by rowid, not through the `doc_id`
+        /// index).
+        expected_sequence: Option<Sequence>,
     },
     /// Removes a document, its bodies and its changes-feed entry entirely (local only).
     PurgeDocument {

@@ -27,6 +27,10 @@ use crate::repl::deltas::{self, DeltaSender};
 use crate::repl::feed::{Feed, FeedLimits, FeedRow, FeedStep, RevToSend};
 
 /// Push state.
+/// A revision the peer has, with the document's sequence and tree as the feed read them, if it
+/// did.
+pub(super) type Acknowledged = (RevId, Option<(Sequence, Vec<u8>)>);
+
 #[derive(Debug)]
 pub(super) struct Push {
     feed: Feed,
@@ -35,7 +39,7 @@ pub(super) struct Push {
     total: u64,
     /// Revisions the peer now has, to record as remote ancestors (flushed in batches; looked up
     /// here first meanwhile), each with the document's tree as the feed read it, if known.
-    pub(super) acknowledged: BTreeMap<String, (RevId, Option<Vec<u8>>)>,
+    pub(super) acknowledged: BTreeMap<String, Acknowledged>,
     /// Rows waiting for the peer to store the tombstone that closed the branch it has (see
     /// [`Push::with_prelude`]), by document, with that tombstone.
     deferred: BTreeMap<String, (RevId, FeedRow)>,
@@ -510,7 +514,8 @@ impl ActiveSession {
                     push.release_deferred(&row.doc_id);
                 }
                 ProposalAnswer::AlreadyHave => {
-                    push.acknowledged.insert(row.doc_id, (row.rev, row.tree));
+                    let seen = row.tree.map(|tree| (row.seq, tree));
+                    push.acknowledged.insert(row.doc_id, (row.rev, seen));
                     push.feed.complete(row.seq);
                 }
                 ProposalAnswer::Conflict {
@@ -596,7 +601,7 @@ impl ActiveSession {
             Ok(_) => {
                 push.feed.rev_done(seq, bytes, true);
                 push.acknowledged
-                    .insert(doc_id.clone(), (rev.clone(), tree));
+                    .insert(doc_id.clone(), (rev.clone(), tree.map(|tree| (seq, tree))));
                 self.events.push_back(ActiveEvent::DocumentReplicated {
                     doc_id,
                     rev,
@@ -655,7 +660,10 @@ impl ActiveSession {
         let acknowledged = std::mem::take(&mut push.acknowledged);
         let revisions: Vec<_> = acknowledged
             .iter()
-            .map(|(doc_id, (rev, tree))| (doc_id.as_str(), rev, tree.as_deref()))
+            .map(|(doc_id, (rev, seen))| {
+                let seen = seen.as_ref().map(|(seq, tree)| (*seq, tree.as_slice()));
+                (doc_id.as_str(), rev, seen)
+            })
             .collect();
         db.set_remote_ancestors_from(self.config.remote_id, &revisions)?;
         Ok(())

@@ -286,6 +286,7 @@ pub fn update_tree_keeps_sequence<S: Store>(store: &mut S) {
             tree: b"new tree".to_vec(),
             drop_bodies: vec![rev(1, 1)],
             expected_tree: None,
+            expected_sequence: None,
         },
     );
     assert!(seqs.is_empty(), "no sequence is assigned");
@@ -318,6 +319,7 @@ pub fn update_tree_keeps_sequence<S: Store>(store: &mut S) {
             tree: vec![1],
             drop_bodies: Vec::new(),
             expected_tree: None,
+            expected_sequence: None,
         },
     );
     assert!(
@@ -338,6 +340,7 @@ pub fn update_tree_guarded_by_the_tree<S: Store>(store: &mut S) {
         tree: tree.to_vec(),
         drop_bodies: Vec::new(),
         expected_tree: Some(expected.to_vec()),
+        expected_sequence: None,
     };
     apply_one(store, update("a", b"tree 2", &stored));
     assert_eq!(store.document("a").unwrap().unwrap().tree, b"tree 2");
@@ -369,6 +372,48 @@ pub fn update_tree_guarded_by_the_tree<S: Store>(store: &mut S) {
     }
     let b = store.document("b").unwrap().unwrap();
     assert_eq!((b.sequence, b.current_rev), (2, rev(1, 2)));
+
+    // Guarded by the sequence, alone or with the tree: a document that moved on (or is gone)
+    // fails the batch; one still there takes the tree and keeps its sequence.
+    let at = |doc_id: &str, tree: &[u8], expected: Option<&[u8]>, sequence| WriteOp::UpdateTree {
+        doc_id: doc_id.to_owned(),
+        tree: tree.to_vec(),
+        drop_bodies: Vec::new(),
+        expected_tree: expected.map(<[u8]>::to_vec),
+        expected_sequence: Some(sequence),
+    };
+    for stale in [
+        at("a", b"tree 3", None, 2),
+        at("a", b"tree 3", Some(b"tree 2"), 2),
+        at("a", b"tree 3", Some(b"tree 1"), 1),
+        at("b", b"b2", None, 1),
+        at("zzz", b"z", None, 3),
+    ] {
+        let mut batch = WriteBatch::new();
+        batch.push(at("b", b"b2", None, 2));
+        batch.push(stale);
+        assert!(
+            matches!(store.apply(batch), Err(StoreError::DocumentChanged { .. })),
+            "a batch with a stale sequence fails"
+        );
+        assert_eq!(store.document("a").unwrap().unwrap().tree, b"tree 2");
+        assert_ne!(
+            store.document("b").unwrap().unwrap().tree,
+            b"b2",
+            "nothing applied"
+        );
+    }
+    let mut batch = WriteBatch::new();
+    batch.push(at("a", b"tree 3", Some(b"tree 2"), 1));
+    batch.push(at("b", b"b2", None, 2));
+    assert!(store.apply(batch).unwrap().is_empty());
+    let (a, b) = (
+        store.document("a").unwrap().unwrap(),
+        store.document("b").unwrap().unwrap(),
+    );
+    assert_eq!((a.sequence, a.tree), (1, b"tree 3".to_vec()));
+    assert_eq!((b.sequence, b.tree), (2, b"b2".to_vec()));
+    assert_eq!(feed(store), vec![(1, "a".to_owned()), (2, "b".to_owned())]);
 }
 
 /// Purging removes the document, its bodies and its feed entry; other documents are untouched.
