@@ -435,7 +435,8 @@ fn a_revision_is_sent_from_a_tree_read_earlier_only_while_it_holds() {
     let (record, _) = db.revision_tree("a").unwrap().unwrap();
     let seen_at_r1 = record.tree;
     let sent = |db: &Database<MemoryStore>, rev: &RevId, seen: Option<&[u8]>| {
-        db.revision_to_send_from("a", rev, &[], 20, seen).unwrap()
+        db.revision_to_send_from("a", rev, &[], 20, seen, None)
+            .unwrap()
     };
     // The tree still holds: the same revision as from a fresh read.
     let fresh = db.revision_to_send("a", &r1, &[], 20).unwrap().unwrap();
@@ -463,6 +464,30 @@ fn a_revision_is_sent_from_a_tree_read_earlier_only_while_it_holds() {
     let (record, _) = db.revision_tree("a").unwrap().unwrap();
     assert!(db.purge("a").unwrap());
     assert!(sent(&db, &r2, Some(&record.tree)).is_none());
+}
+
+#[test]
+fn a_body_read_with_the_feed_is_sent_for_its_tree_current_revision_only() {
+    let mut db = db();
+    let r1 = db.put("a", &json(r#"{"v":1}"#), None).unwrap();
+    let entry = db.changes_with_bodies(0, 10, 1 << 20).unwrap().remove(0);
+    let body = entry.body.clone().expect("the feed read the body");
+    assert_eq!(Value::from_cbor(&body).unwrap(), json(r#"{"v":1}"#));
+    let r2 = db.put("a", &json(r#"{"v":2}"#), Some(&r1)).unwrap();
+    let sent = |db: &Database<MemoryStore>, rev: &RevId, body: &[u8]| {
+        db.revision_to_send_from("a", rev, &[], 20, Some(&entry.tree), Some(body.to_vec()))
+            .unwrap()
+    };
+    // The tree's current revision goes with the body read with it, though superseded since.
+    let out = sent(&db, &r1, b"the body read").expect("sent as read");
+    assert_eq!((out.body, out.history), (b"the body read".to_vec(), vec![]));
+    // Another revision is read from the store, never given the seen body.
+    let out = sent(&db, &r2, b"the body read").expect("read from the store");
+    assert_eq!(Value::from_cbor(&out.body).unwrap(), json(r#"{"v":2}"#));
+    assert_eq!(out.history, vec![r1.clone()]);
+    // A body beyond the feed's budget is not read with it.
+    let entries = db.changes_with_bodies(0, 10, 3).unwrap();
+    assert!(entries.iter().all(|e| e.body.is_none()));
 }
 
 #[test]

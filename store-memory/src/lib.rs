@@ -133,25 +133,49 @@ impl Store for MemoryStore {
     }
 
     fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
+        self.changes_with_bodies(since, limit, 0)
+    }
+
+    fn changes_with_bodies(
+        &self,
+        since: Sequence,
+        limit: usize,
+        mut budget: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
         let Some(start) = since.checked_add(1) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(limit.min(1024));
         for (_, doc_id) in self.by_sequence.range(start..).take(limit) {
-            let doc = self
-                .docs
-                .get(doc_id)
-                .map(|doc| &doc.record)
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("changes feed names missing document {doc_id:?}"))
-                })?;
+            let doc = self.docs.get(doc_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("changes feed names missing document {doc_id:?}"))
+            })?;
+            let record = &doc.record;
+            let body = doc
+                .bodies
+                .iter()
+                .find(|(rev, _)| *rev == record.current_rev)
+                .map(|(_, body)| body);
+            // Bodies in order while they fit: once one does not, none follows.
+            let body = match body {
+                Some(body) if body.len() <= budget => {
+                    budget -= body.len();
+                    Some(body.clone())
+                }
+                Some(_) => {
+                    budget = 0;
+                    None
+                }
+                None => None,
+            };
             out.push(ChangeEntry {
-                sequence: doc.sequence,
-                doc_id: doc.doc_id.clone(),
-                current_rev: doc.current_rev.clone(),
-                flags: doc.flags,
-                body_size: doc.body_size,
-                tree: doc.tree.clone(),
+                sequence: record.sequence,
+                doc_id: record.doc_id.clone(),
+                current_rev: record.current_rev.clone(),
+                flags: record.flags,
+                body_size: record.body_size,
+                tree: record.tree.clone(),
+                body,
             });
         }
         Ok(out)

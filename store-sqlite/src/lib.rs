@@ -243,7 +243,16 @@ impl Store for SqliteStore {
     }
 
     fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
-        read::changes_since(self.read()?, since, limit)
+        read::changes_since(self.read()?, since, limit, 0)
+    }
+
+    fn changes_with_bodies(
+        &self,
+        since: Sequence,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
+        read::changes_since(self.read()?, since, limit, budget)
     }
 
     fn document_count(&self) -> Result<u64, StoreError> {

@@ -86,9 +86,13 @@ pub(crate) fn body(
     doc_id: &str,
     rev_id: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.prepare_cached("SELECT body FROM bodies WHERE doc_id = ?1 AND rev_id = ?2")
-        .and_then(|mut s| s.query_row([doc_id, rev_id], |r| r.get(0)).optional())
-        .map_err(ctx("reading a body"))
+    // The current revision's body is in its document's row, any other in `bodies`.
+    conn.prepare_cached(
+        "SELECT body FROM documents WHERE doc_id = ?1 AND current_rev = ?2 AND body IS NOT NULL \
+         UNION ALL SELECT body FROM bodies WHERE doc_id = ?1 AND rev_id = ?2",
+    )
+    .and_then(|mut s| s.query_row([doc_id, rev_id], |r| r.get(0)).optional())
+    .map_err(ctx("reading a body"))
 }
 
 type ChangeRow = (i64, String, String, i64, i64, Vec<u8>);
@@ -105,13 +109,19 @@ fn change(row: &Row<'_>) -> rusqlite::Result<ChangeRow> {
 }
 
 /// The changes feed from a sequence on (see [`changes_since`]).
-const CHANGES_SINCE: &str = "SELECT sequence, doc_id, current_rev, flags, body_size, tree \
-                             FROM documents WHERE sequence > ?1 ORDER BY sequence";
+/// The body (column 7) is read only when asked for and its length (column 6, which SQLite
+/// takes from the row's header) fits: SQLite loads a column when it is read.
+const CHANGES_SINCE: &str = "SELECT sequence, doc_id, current_rev, flags, body_size, tree, \
+                             length(body), body FROM documents WHERE sequence > ?1 \
+                             ORDER BY sequence";
 
+/// The changes feed, with current bodies while they fit in `budget` bytes together (see
+/// `Store::changes_with_bodies`).
 pub(crate) fn changes_since(
     conn: &Connection,
     since: Sequence,
     limit: usize,
+    mut budget: usize,
 ) -> Result<Vec<ChangeEntry>, StoreError> {
     // Sequences above i64::MAX are never assigned, so nothing follows them.
     let Ok(since) = seq_to_sql(since) else {
@@ -132,13 +142,28 @@ pub(crate) fn changes_since(
             break;
         };
         let (sequence, doc_id, rev, bits, body_size, tree) = change(row).map_err(&context)?;
+        let body_size = size(&doc_id, body_size)?;
+        let mut body = None;
+        if budget > 0 {
+            // Bodies in order while they fit: once one does not, none follows.
+            match row.get::<_, Option<i64>>(6).map_err(&context)? {
+                Some(len) if usize::try_from(len).is_ok_and(|n| n <= budget) => {
+                    let bytes: Vec<u8> = row.get(7).map_err(&context)?;
+                    budget -= bytes.len().min(budget);
+                    body = Some(bytes);
+                }
+                Some(_) => budget = 0,
+                None => {}
+            }
+        }
         out.push(ChangeEntry {
             sequence: seq_from_sql(sequence, "documents")?,
             current_rev: parse_rev(&doc_id, &rev)?,
             flags: flags(&doc_id, bits)?,
-            body_size: size(&doc_id, body_size)?,
+            body_size,
             doc_id,
             tree,
+            body,
         });
     }
     Ok(out)
@@ -235,7 +260,7 @@ impl SqliteReader {
         since: Sequence,
         limit: usize,
     ) -> Result<Vec<ChangeEntry>, StoreError> {
-        changes_since(&self.conn, since, limit)
+        changes_since(&self.conn, since, limit, 0)
     }
 
     /// The number of documents (tombstones included).

@@ -53,8 +53,21 @@
 //! CREATE INDEX documents_conflicted ON documents (doc_id) WHERE flags & 2 != 0;
 //! ```
 //!
+//! # Version 4
+//!
+//! Each document's current body moves into its row, as Couchbase Lite keeps it: storing a new
+//! document writes one row and one index entry, and the changes feed reads the current body
+//! with the rest of the row. `bodies` keeps the bodies of the other revisions (conflicting
+//! branches, delta bases); a revision's body moves between the two as it becomes or stops
+//! being current.
+//!
+//! ```sql
+//! ALTER TABLE documents ADD COLUMN body BLOB;  -- NULL: the current body is not stored
+//! -- existing current bodies move into their rows and out of `bodies`
+//! ```
+//!
 //! New databases use 8 KiB pages ([`PAGE_SIZE`]) so that a ~1 KB revision body fits in its
-//! `WITHOUT ROWID` b-tree cell without an overflow page.
+//! b-tree cell without an overflow page.
 
 use ferry_engine::store::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
@@ -132,6 +145,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      DROP TABLE blobs;",
     // Version 3: the documents in conflict, found without reading the whole table.
     "CREATE INDEX documents_conflicted ON documents (doc_id) WHERE flags & 2 != 0;",
+    // Version 4: each document's current body in its row; `bodies` keeps the other revisions'.
+    "ALTER TABLE documents ADD COLUMN body BLOB;
+     UPDATE documents SET body = (SELECT b.body FROM bodies b
+         WHERE b.doc_id = documents.doc_id AND b.rev_id = documents.current_rev);
+     DELETE FROM bodies WHERE EXISTS (SELECT 1 FROM documents d
+         WHERE d.doc_id = bodies.doc_id AND d.current_rev = bodies.rev_id);",
 ];
 
 /// What the header of an opened file says, read without writing anything.
@@ -256,7 +275,7 @@ mod tests {
         let h = read_header(&conn).unwrap();
         assert_eq!(h.application_id, APPLICATION_ID);
         assert_eq!(h.user_version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
         // Migrating again is a no-op.
         migrate(&mut conn).unwrap();
         let last: i64 = conn
@@ -343,5 +362,59 @@ mod upgrade {
             )
             .unwrap();
         assert!(plan.contains("documents_conflicted"), "{plan}");
+    }
+
+    /// A version 3 database's current bodies move into their rows at the migration to version
+    /// 4; every body still reads back, and the other revisions' stay in `bodies`.
+    #[test]
+    fn version_3_current_bodies_move_into_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.ferry");
+        let (r1, r2) = (
+            "1-".to_owned() + &"a".repeat(40),
+            "2-".to_owned() + &"b".repeat(40),
+        );
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute(
+                "INSERT INTO documents (sequence, doc_id, current_rev, flags, body_size, tree) \
+                 VALUES (1, 'a', ?1, 0, 2, x''), (2, 'bodiless', ?1, 0, 0, x'')",
+                [&r2],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO bodies (doc_id, rev_id, body) VALUES ('a', ?1, x'a1'), ('a', ?2, x'a2')",
+                [&r1, &r2],
+            )
+            .unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let store = crate::SqliteStore::open(&path).unwrap();
+        assert_eq!(store.body("a", &r2).unwrap(), Some(vec![0xa2]));
+        assert_eq!(store.body("a", &r1).unwrap(), Some(vec![0xa1]));
+        assert_eq!(store.body("bodiless", &r2).unwrap(), None);
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let in_rows: Vec<Option<Vec<u8>>> = conn
+            .prepare("SELECT body FROM documents ORDER BY sequence")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(in_rows, [Some(vec![0xa2]), None]);
+        let kept: Vec<String> = conn
+            .prepare("SELECT rev_id FROM bodies")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, [r1]);
     }
 }

@@ -18,17 +18,26 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavi
 use crate::error::{ctx, seq_from_sql, seq_to_sql};
 use crate::read;
 
-const PUT_DOCUMENT: &str = "INSERT INTO documents \
-     (sequence, doc_id, current_rev, flags, body_size, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-     ON CONFLICT (doc_id) DO UPDATE SET sequence = excluded.sequence, \
-     current_rev = excluded.current_rev, flags = excluded.flags, \
-     body_size = excluded.body_size, tree = excluded.tree";
-/// A put guarded by "the document is absent": the unique `doc_id` refuses an existing one.
+/// A new document's row (the unique `doc_id` refuses an existing one).
 const INSERT_DOCUMENT: &str = "INSERT INTO documents \
-     (sequence, doc_id, current_rev, flags, body_size, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-/// A put guarded by "the document's latest sequence is ?7": nothing changes otherwise.
-const REPLACE_DOCUMENT: &str = "UPDATE documents SET sequence = ?1, current_rev = ?3, \
-     flags = ?4, body_size = ?5, tree = ?6 WHERE doc_id = ?2 AND sequence = ?7";
+     (sequence, doc_id, current_rev, flags, body_size, tree, body) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/// An existing document's row, found by its sequence ?9: its body is kept when ?8, else ?7.
+const UPDATE_DOCUMENT: &str = "UPDATE documents SET sequence = ?1, current_rev = ?3, \
+     flags = ?4, body_size = ?5, tree = ?6, body = CASE WHEN ?8 THEN body ELSE ?7 END \
+     WHERE sequence = ?9 AND doc_id = ?2";
+/// The stored document: its sequence, current revision and whether its row holds that
+/// revision's body.
+const OLD_DOCUMENT: &str =
+    "SELECT sequence, current_rev, body IS NOT NULL FROM documents WHERE doc_id = ?1";
+/// Takes a revision's body out of `bodies` (when it becomes the current revision).
+const TAKE_BODY: &str = "DELETE FROM bodies WHERE doc_id = ?1 AND rev_id = ?2 RETURNING body";
+/// Moves the current revision's body from the row to `bodies` (when it stops being current).
+const KEEP_OLD_BODY: &str = "INSERT OR REPLACE INTO bodies (doc_id, rev_id, body) \
+     SELECT doc_id, current_rev, body FROM documents WHERE sequence = ?1 AND body IS NOT NULL";
+/// Drops the current revision's body from its row.
+const DROP_CURRENT_BODY: &str =
+    "UPDATE documents SET body = NULL WHERE doc_id = ?1 AND current_rev = ?2";
 /// `UpdateTree` without guards, guarded by the tree, by the sequence, and by both.
 const UPDATE_TREE: [&str; 4] = [
     "UPDATE documents SET tree = ?2 WHERE doc_id = ?1",
@@ -92,12 +101,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
     let mut last = first;
     let mut assigned = Vec::new();
     {
-        let mut put_doc: Option<CachedStatement<'_>> = None;
-        let mut insert_doc: Option<CachedStatement<'_>> = None;
-        let mut replace_doc: Option<CachedStatement<'_>> = None;
-        let mut update_tree: [Option<CachedStatement<'_>>; 4] = Default::default();
-        let mut put_body: Option<CachedStatement<'_>> = None;
-        let mut drop_body: Option<CachedStatement<'_>> = None;
+        let mut s = Statements::default();
         for op in &batch.ops {
             match op {
                 WriteOp::PutDocument {
@@ -112,49 +116,85 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                         StoreError::Backend(format!("body size {} too large", record.body_size))
                     })?;
                     let doc_id = record.doc_id.as_str();
-                    let row = params![
-                        seq_to_sql(last)?,
-                        doc_id,
-                        record.current_rev.as_str(),
-                        i64::from(record.flags.to_bits()),
-                        body_size,
-                        record.tree,
-                    ];
+                    let current = &record.current_rev;
                     let changed = || StoreError::DocumentChanged {
                         doc_id: doc_id.to_owned(),
                     };
-                    match folded.remove(doc_id) {
-                        None => {
-                            statement(&mut put_doc, &tx, PUT_DOCUMENT)?
-                                .execute(row)
+                    // The document as stored, unless its guard says it is absent (then the
+                    // unique `doc_id` refuses the insert if it is not).
+                    let guard = folded.remove(doc_id);
+                    let old: Option<(i64, String, bool)> = match guard {
+                        Some(None) => None,
+                        _ => statement(&mut s.old_document, &tx, OLD_DOCUMENT)?
+                            .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .optional()
+                            .map_err(&context)?,
+                    };
+                    if let Some(Some(expected)) = guard {
+                        let stored = old.as_ref().map(|(sequence, ..)| *sequence);
+                        if stored != Some(seq_to_sql(expected)?) {
+                            return Err(changed());
+                        }
+                    }
+                    // The current revision's body lives in the row, every other one in
+                    // `bodies`: a new current revision takes its body out of `bodies` (unless
+                    // one is given), and the old one's body moves there unless dropped.
+                    let given = put_bodies
+                        .iter()
+                        .find(|(rev, _)| rev == current)
+                        .map(|(_, body)| body.as_slice());
+                    let replaced = old
+                        .as_ref()
+                        .filter(|(_, rev, _)| rev.as_str() != current.as_str());
+                    let mut taken: Option<Vec<u8>> = None;
+                    if let Some((sequence, old_rev, has_body)) = replaced {
+                        taken = statement(&mut s.take_body, &tx, TAKE_BODY)?
+                            .query_row(params![doc_id, current.as_str()], |r| r.get(0))
+                            .optional()
+                            .map_err(&context)?;
+                        let dropped = drop_bodies.iter().any(|r| r.as_str() == old_rev);
+                        if *has_body && !dropped {
+                            statement(&mut s.keep_old_body, &tx, KEEP_OLD_BODY)?
+                                .execute([sequence])
                                 .map_err(&context)?;
                         }
-                        Some(None) => {
-                            match statement(&mut insert_doc, &tx, INSERT_DOCUMENT)?.execute(row) {
+                    }
+                    let current_dropped = given.is_none() && drop_bodies.contains(current);
+                    let body = given.or(taken.as_deref()).filter(|_| !current_dropped);
+                    let keep = replaced.is_none() && given.is_none() && !current_dropped;
+                    for rev in drop_bodies.iter().filter(|r| *r != current) {
+                        statement(&mut s.drop_body, &tx, DROP_BODY)?
+                            .execute(params![doc_id, rev.as_str()])
+                            .map_err(&context)?;
+                    }
+                    let row = params![
+                        seq_to_sql(last)?,
+                        doc_id,
+                        current.as_str(),
+                        i64::from(record.flags.to_bits()),
+                        body_size,
+                        record.tree,
+                        body,
+                    ];
+                    match &old {
+                        None => {
+                            match statement(&mut s.insert_doc, &tx, INSERT_DOCUMENT)?.execute(row) {
                                 Ok(_) => {}
                                 Err(e) if is_unique_violation(&e) => return Err(changed()),
                                 Err(e) => return Err(context(e)),
                             }
                         }
-                        Some(Some(expected)) => {
+                        Some((sequence, ..)) => {
                             let mut row = row.to_vec();
-                            let expected = seq_to_sql(expected)?;
-                            row.push(&expected);
-                            let updated = statement(&mut replace_doc, &tx, REPLACE_DOCUMENT)?
+                            row.push(&keep);
+                            row.push(sequence);
+                            statement(&mut s.update_doc, &tx, UPDATE_DOCUMENT)?
                                 .execute(&row[..])
                                 .map_err(&context)?;
-                            if updated == 0 {
-                                return Err(changed());
-                            }
                         }
                     }
-                    for rev in drop_bodies {
-                        statement(&mut drop_body, &tx, DROP_BODY)?
-                            .execute(params![doc_id, rev.as_str()])
-                            .map_err(&context)?;
-                    }
-                    for (rev, body) in put_bodies {
-                        statement(&mut put_body, &tx, PUT_BODY)?
+                    for (rev, body) in put_bodies.iter().filter(|(r, _)| r != current) {
+                        statement(&mut s.put_body, &tx, PUT_BODY)?
                             .execute(params![doc_id, rev.as_str(), body])
                             .map_err(&context)?;
                     }
@@ -177,7 +217,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                         (None, Some(_)) => 2,
                         (Some(_), Some(_)) => 3,
                     };
-                    let update = statement(&mut update_tree[variant], &tx, UPDATE_TREE[variant])?;
+                    let update = statement(&mut s.update_tree[variant], &tx, UPDATE_TREE[variant])?;
                     let updated = match (expected_tree, sequence) {
                         (None, None) => update.execute(params![doc_id, tree]),
                         (Some(t), None) => update.execute(params![doc_id, tree, t]),
@@ -192,7 +232,10 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     }
                     if updated > 0 {
                         for rev in drop_bodies {
-                            statement(&mut drop_body, &tx, DROP_BODY)?
+                            statement(&mut s.drop_body, &tx, DROP_BODY)?
+                                .execute(params![doc_id, rev.as_str()])
+                                .map_err(&context)?;
+                            statement(&mut s.drop_current_body, &tx, DROP_CURRENT_BODY)?
                                 .execute(params![doc_id, rev.as_str()])
                                 .map_err(&context)?;
                         }
@@ -244,6 +287,20 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
     }
     tx.commit().map_err(&context)?;
     Ok(assigned)
+}
+
+/// The statements of one batch, each prepared (from the connection's cache) on first use.
+#[derive(Default)]
+struct Statements<'c> {
+    old_document: Option<CachedStatement<'c>>,
+    insert_doc: Option<CachedStatement<'c>>,
+    update_doc: Option<CachedStatement<'c>>,
+    take_body: Option<CachedStatement<'c>>,
+    keep_old_body: Option<CachedStatement<'c>>,
+    update_tree: [Option<CachedStatement<'c>>; 4],
+    put_body: Option<CachedStatement<'c>>,
+    drop_body: Option<CachedStatement<'c>>,
+    drop_current_body: Option<CachedStatement<'c>>,
 }
 
 /// The `ExpectDocument` guards that their document's first write in `ops` can check itself:

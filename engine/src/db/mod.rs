@@ -210,6 +210,17 @@ impl<S: Store> Database<S> {
         Ok(self.store.changes_since(since, limit)?)
     }
 
+    /// [`Database::changes_since`], with the current bodies of the first entries that fit in
+    /// `budget` bytes ([`Store::changes_with_bodies`]).
+    pub fn changes_with_bodies(
+        &self,
+        since: Sequence,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<ChangeEntry>, DbError> {
+        Ok(self.store.changes_with_bodies(since, limit, budget)?)
+    }
+
     /// The live revisions of a document that conflict with its current revision (empty when
     /// there is no conflict or no document).
     pub fn conflicts(&self, doc_id: &str) -> Result<Vec<RevId>, DbError> {

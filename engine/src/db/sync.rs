@@ -131,14 +131,17 @@ impl<S: Store> Database<S> {
         known: &[RevId],
         max_history: usize,
     ) -> Result<Option<OutgoingRevision>, DbError> {
-        self.revision_to_send_from(doc_id, rev, known, max_history, None)
+        self.revision_to_send_from(doc_id, rev, known, max_history, None, None)
     }
 
     /// [`Database::revision_to_send`], taking `rev`'s ancestry from `seen` (an encoded tree of
     /// `doc_id` read earlier, e.g. with its changes-feed entry) when it holds `rev`, instead of
     /// reading the document again. That is sound because a revision's ancestors and deletion
-    /// never change; its body is still read, so a revision pruned or purged since is not sent
-    /// (a history may then list ancestors pruned since, which the peer only reads as IDs).
+    /// never change. `seen_body`, the body of that tree's current revision read with it, is
+    /// sent when `rev` is that revision: the revision is then sent as it was read, like one
+    /// sent just before a purge. Otherwise the body is read, so a revision pruned or purged
+    /// since is not sent (a history may then list ancestors pruned since, which the peer only
+    /// reads as IDs).
     pub fn revision_to_send_from(
         &self,
         doc_id: &str,
@@ -146,11 +149,14 @@ impl<S: Store> Database<S> {
         known: &[RevId],
         max_history: usize,
         seen: Option<&[u8]>,
+        seen_body: Option<Vec<u8>>,
     ) -> Result<Option<OutgoingRevision>, DbError> {
         let seen = match seen.map(RevTree::decode) {
             Some(Ok(tree)) if tree.contains(rev) => Some(tree),
             _ => None,
         };
+        // The body read with the tree is its current revision's.
+        let seen_body = seen_body.filter(|_| seen.as_ref().and_then(RevTree::current) == Some(rev));
         let tree = match seen {
             Some(tree) => tree,
             None => match self.revision_tree(doc_id)? {
@@ -164,8 +170,12 @@ impl<S: Store> Database<S> {
         if !node.has_body() {
             return Ok(None);
         }
-        let Some(body) = self.store.body(doc_id, rev.as_str())? else {
-            return Ok(None);
+        let body = match seen_body {
+            Some(body) => body,
+            None => match self.store.body(doc_id, rev.as_str())? {
+                Some(body) => body,
+                None => return Ok(None),
+            },
         };
         let history = tree.history(rev, max_history, |r| known.contains(r));
         Ok(Some(OutgoingRevision {

@@ -379,6 +379,7 @@ pub(crate) fn resend_in_full(
         // Deletions are never sent as deltas, so a closing tombstone is never resent.
         closing: false,
         tree: None,
+        body: None,
     };
     feed.want(row, known);
 }

@@ -32,7 +32,14 @@ pub(crate) struct FeedRow {
     /// reading the document again each time (see `Database::revision_to_send_from` and
     /// `Database::set_remote_ancestors_from`, which check that it still holds).
     pub(crate) tree: Option<Vec<u8>>,
+    /// The body of `tree`'s current revision as the feed read it, when it did: a `rev` of that
+    /// revision is sent with it, without reading it again.
+    pub(crate) body: Option<Vec<u8>>,
 }
+
+/// Body bytes read with each page of the changes feed, at most (bodies beyond it are read
+/// when their `rev` is sent).
+const FEED_BODY_BUDGET: usize = 1 << 20;
 
 /// Windows of a feed.
 #[derive(Debug, Clone, Copy)]
@@ -225,6 +232,7 @@ impl Feed {
                 &want.known,
                 self.limits.max_history,
                 tree.as_deref(),
+                row.body,
             )? {
                 Some(out) => {
                     let message = RevMessage {
@@ -275,7 +283,7 @@ impl Feed {
                 self.caught_up_announced = false;
                 return Ok(FeedStep::Announce(std::mem::take(&mut self.retry)));
             }
-            let page = db.changes_since(self.since, self.limits.batch)?;
+            let page = db.changes_with_bodies(self.since, self.limits.batch, FEED_BODY_BUDGET)?;
             let Some(last) = page.last() else {
                 self.reached_end = true;
                 if !self.caught_up_announced && self.in_flight.is_empty() {
@@ -304,6 +312,7 @@ impl Feed {
                         .into_iter()
                         .map(|(rev, parent)| FeedRow {
                             tree: None,
+                            body: None,
                             seq: entry.sequence,
                             doc_id: entry.doc_id.clone(),
                             rev,
@@ -340,6 +349,7 @@ impl Feed {
                     server_rev,
                     closing: false,
                     tree: Some(entry.tree),
+                    body: entry.body,
                 });
                 rows.extend(closing_rows);
             }

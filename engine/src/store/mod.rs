@@ -52,6 +52,20 @@ pub trait Store: Send {
     /// feed by passing the last sequence they saw.
     fn changes_since(&self, since: Sequence, limit: usize) -> Result<Vec<ChangeEntry>, StoreError>;
 
+    /// [`Store::changes_since`], with each entry's current body ([`ChangeEntry::body`]) while
+    /// the bodies read fit in `budget` bytes together: once one does not, the entries after it
+    /// have none, and neither do entries whose current body is not stored. Stores may read
+    /// fewer; the default reads none.
+    fn changes_with_bodies(
+        &self,
+        since: Sequence,
+        limit: usize,
+        budget: usize,
+    ) -> Result<Vec<ChangeEntry>, StoreError> {
+        let _ = budget;
+        self.changes_since(since, limit)
+    }
+
     /// The number of documents (tombstones included).
     fn document_count(&self) -> Result<u64, StoreError>;
 

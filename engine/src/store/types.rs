@@ -83,6 +83,10 @@ pub struct ChangeEntry {
     ///
     /// [`RevTree::decode`]: crate::rev::RevTree::decode
     pub tree: Vec<u8>,
+    /// The current revision's body, when the feed was read with bodies
+    /// ([`Store::changes_with_bodies`](super::Store::changes_with_bodies)) and this one fit in
+    /// the read's budget: a push sends it without reading it again.
+    pub body: Option<Vec<u8>>,
 }
 
 /// One operation of a [`WriteBatch`].

@@ -185,6 +185,7 @@ impl Push {
             server_rev: Some(theirs.clone()),
             closing: false,
             tree: None,
+            body: None,
         };
         for (rev, parent) in db.closing_tombstones(doc_id)? {
             self.feed.retry(FeedRow {
