@@ -400,21 +400,14 @@ mod upgrade {
         assert_eq!(store.body("bodiless", &r2).unwrap(), None);
         drop(store);
         let conn = Connection::open(&path).unwrap();
-        let in_rows: Vec<Option<Vec<u8>>> = conn
-            .prepare("SELECT body FROM documents ORDER BY sequence")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+            let mut statement = conn.prepare(sql).unwrap();
+            let rows = statement.query_map([], |r| r.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        }
+        let in_rows: Vec<Option<Vec<u8>>> =
+            column(&conn, "SELECT body FROM documents ORDER BY sequence");
         assert_eq!(in_rows, [Some(vec![0xa2]), None]);
-        let kept: Vec<String> = conn
-            .prepare("SELECT rev_id FROM bodies")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(kept, [r1]);
+        assert_eq!(column::<String>(&conn, "SELECT rev_id FROM bodies"), [r1]);
     }
 }
