@@ -273,8 +273,16 @@ impl Store for MemoryStore {
         // below can fail, so the batch is all-or-nothing.
         for op in &batch.ops {
             match op {
-                WriteOp::ExpectDocument { doc_id, sequence } => {
-                    if self.docs.get(doc_id).map(|d| d.record.sequence) != *sequence {
+                WriteOp::ExpectDocument {
+                    doc_id,
+                    sequence,
+                    tree,
+                } => {
+                    let record = self.docs.get(doc_id).map(|d| &d.record);
+                    let tree_differs = tree
+                        .as_ref()
+                        .is_some_and(|t| record.is_none_or(|r| r.tree != *t));
+                    if record.map(|r| r.sequence) != *sequence || tree_differs {
                         return Err(StoreError::DocumentChanged {
                             doc_id: doc_id.clone(),
                         });

@@ -28,8 +28,9 @@ const UPDATE_DOCUMENT: &str = "UPDATE documents SET sequence = ?1, current_rev =
      WHERE sequence = ?9 AND doc_id = ?2";
 /// The stored document: its sequence, current revision and whether its row holds that
 /// revision's body.
-const OLD_DOCUMENT: &str =
-    "SELECT sequence, current_rev, body IS NOT NULL FROM documents WHERE doc_id = ?1";
+/// With whether its tree is ?2 (NULL when ?2 is).
+const OLD_DOCUMENT: &str = "SELECT sequence, current_rev, body IS NOT NULL, tree = ?2 \
+     FROM documents WHERE doc_id = ?1";
 /// Takes a revision's body out of `bodies` (when it becomes the current revision).
 const TAKE_BODY: &str = "DELETE FROM bodies WHERE doc_id = ?1 AND rev_id = ?2 RETURNING body";
 /// Moves the current revision's body from the row to `bodies` (when it stops being current).
@@ -81,16 +82,30 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
     // before it), the others now.
     let mut folded = fold_guards(&batch.ops);
     for op in &batch.ops {
-        if let WriteOp::ExpectDocument { doc_id, sequence } = op {
+        if let WriteOp::ExpectDocument {
+            doc_id,
+            sequence,
+            tree,
+        } = op
+        {
             if folded.contains_key(doc_id.as_str()) {
                 continue;
             }
-            let current: Option<i64> = tx
-                .prepare_cached("SELECT sequence FROM documents WHERE doc_id = ?1")
-                .and_then(|mut s| s.query_row([doc_id], |r| r.get(0)).optional())
+            let current: Option<(i64, Option<bool>)> = tx
+                .prepare_cached("SELECT sequence, tree = ?2 FROM documents WHERE doc_id = ?1")
+                .and_then(|mut s| {
+                    s.query_row(params![doc_id, tree], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
                 .map_err(&context)?;
-            let current = current.map(|s| seq_from_sql(s, "documents")).transpose()?;
-            if current != *sequence {
+            let holds = match current {
+                None => sequence.is_none(),
+                Some((stored, same_tree)) => {
+                    Some(seq_from_sql(stored, "documents")?) == *sequence
+                        && (tree.is_none() || same_tree == Some(true))
+                }
+            };
+            if !holds {
                 return Err(StoreError::DocumentChanged {
                     doc_id: doc_id.clone(),
                 });
@@ -123,16 +138,22 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     // The document as stored, unless its guard says it is absent (then the
                     // unique `doc_id` refuses the insert if it is not).
                     let guard = folded.remove(doc_id);
-                    let old: Option<(i64, String, bool)> = match guard {
-                        Some(None) => None,
+                    let expected_tree = guard.and_then(|(_, tree)| tree);
+                    let old: Option<(i64, String, bool, Option<bool>)> = match guard {
+                        Some((None, _)) => None,
                         _ => statement(&mut s.old_document, &tx, OLD_DOCUMENT)?
-                            .query_row([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .query_row(params![doc_id, expected_tree], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })
                             .optional()
                             .map_err(&context)?,
                     };
-                    if let Some(Some(expected)) = guard {
-                        let stored = old.as_ref().map(|(sequence, ..)| *sequence);
-                        if stored != Some(seq_to_sql(expected)?) {
+                    if let Some((Some(expected), tree)) = guard {
+                        let holds = old.as_ref().is_some_and(|(sequence, _, _, same_tree)| {
+                            seq_to_sql(expected).is_ok_and(|e| e == *sequence)
+                                && (tree.is_none() || *same_tree == Some(true))
+                        });
+                        if !holds {
                             return Err(changed());
                         }
                     }
@@ -145,9 +166,9 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                         .map(|(_, body)| body.as_slice());
                     let replaced = old
                         .as_ref()
-                        .filter(|(_, rev, _)| rev.as_str() != current.as_str());
+                        .filter(|(_, rev, ..)| rev.as_str() != current.as_str());
                     let mut taken: Option<Vec<u8>> = None;
-                    if let Some((sequence, old_rev, has_body)) = replaced {
+                    if let Some((sequence, old_rev, has_body, _)) = replaced {
                         taken = statement(&mut s.take_body, &tx, TAKE_BODY)?
                             .query_row(params![doc_id, current.as_str()], |r| r.get(0))
                             .optional()
@@ -303,23 +324,30 @@ struct Statements<'c> {
     drop_current_body: Option<CachedStatement<'c>>,
 }
 
+/// An `ExpectDocument` guard: the expected sequence and tree.
+type Guard<'a> = (Option<Sequence>, Option<&'a [u8]>);
+
 /// The `ExpectDocument` guards that their document's first write in `ops` can check itself:
-/// document ID → expected sequence, for each document whose first write is a `PutDocument`
-/// and whose guards all come before it (one guard only: two are checked the usual way).
-fn fold_guards(ops: &[WriteOp]) -> HashMap<&str, Option<Sequence>> {
-    let mut guards: HashMap<&str, Option<Option<Sequence>>> = HashMap::new();
+/// document ID → guard, for each document whose first write is a `PutDocument` and whose
+/// guards all come before it (one guard only: two are checked the usual way).
+fn fold_guards(ops: &[WriteOp]) -> HashMap<&str, Guard<'_>> {
+    let mut guards: HashMap<&str, Option<Guard<'_>>> = HashMap::new();
     let mut folded = HashMap::new();
     let mut written: std::collections::HashSet<&str> = Default::default();
     for op in ops {
         match op {
-            WriteOp::ExpectDocument { doc_id, sequence } => {
+            WriteOp::ExpectDocument {
+                doc_id,
+                sequence,
+                tree,
+            } => {
                 let doc_id = doc_id.as_str();
                 if written.contains(doc_id) || guards.contains_key(doc_id) {
                     // Checked against the batch's start, before any write.
                     guards.insert(doc_id, None);
                     folded.remove(doc_id);
                 } else {
-                    guards.insert(doc_id, Some(*sequence));
+                    guards.insert(doc_id, Some((*sequence, tree.as_deref())));
                 }
             }
             WriteOp::PutDocument { record, .. } => {

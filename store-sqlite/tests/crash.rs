@@ -69,6 +69,7 @@ fn crash_child_writer() {
         let mut ops = vec![WriteOp::ExpectDocument {
             doc_id: "hot".to_owned(),
             sequence: hot.as_ref().map(|d| d.sequence),
+            tree: None,
         }];
         ops.extend(
             (0..DOCS_PER_BATCH)

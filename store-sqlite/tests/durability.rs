@@ -272,6 +272,7 @@ fn guards_and_checkpoint_generations_hold_across_connections() {
             WriteOp::ExpectDocument {
                 doc_id: "x".to_owned(),
                 sequence: Some(seen),
+                tree: None,
             },
             put("x", rev(2, 3), b"lost update"),
         ]))

@@ -146,6 +146,7 @@ impl<S: Store> Database<S> {
             batch.push(WriteOp::ExpectDocument {
                 doc_id: doc_id.to_owned(),
                 sequence: Some(record.sequence),
+                tree: None,
             });
             batch.push(WriteOp::PurgeDocument {
                 doc_id: doc_id.to_owned(),
@@ -485,9 +486,12 @@ impl<S: Store> Database<S> {
                 },
             };
             let flags = Self::flags_of(&plan.tree);
+            // Guarded by the sequence and the tree as read: recording a remote ancestor
+            // changes a tree without moving its sequence.
             batch.push(WriteOp::ExpectDocument {
                 doc_id: (*doc_id).to_owned(),
                 sequence: plan.expected,
+                tree: plan.old.take().map(|old| old.tree),
             });
             changes.push(DocumentChange {
                 doc_id: (*doc_id).to_owned(),

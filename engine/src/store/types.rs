@@ -170,6 +170,9 @@ pub enum WriteOp {
         doc_id: String,
         /// The expected latest sequence, or `None` for "absent".
         sequence: Option<Sequence>,
+        /// The expected encoded tree, if set (with a `sequence`): an `UpdateTree` changes a
+        /// tree without moving its document's sequence, and this catches that too.
+        tree: Option<Vec<u8>>,
     },
     /// Sets the database UUID.
     SetUuid {

@@ -182,6 +182,7 @@ pub fn failed_batch_leaves_staged_blob_staged<S: Store>(store: &mut S) {
     batch.push(WriteOp::ExpectDocument {
         doc_id: "missing".into(),
         sequence: Some(3),
+        tree: None,
     });
     assert!(matches!(
         store.apply(batch),

@@ -574,6 +574,7 @@ pub fn guard_makes_batch_atomic<S: Store>(store: &mut S) {
     batch.push(WriteOp::ExpectDocument {
         doc_id: "a".to_owned(),
         sequence: Some(99),
+        tree: None,
     });
     let err = store.apply(batch).unwrap_err();
     assert_eq!(
@@ -604,10 +605,12 @@ pub fn guard_makes_batch_atomic<S: Store>(store: &mut S) {
     batch.push(WriteOp::ExpectDocument {
         doc_id: "a".to_owned(),
         sequence: Some(1),
+        tree: None,
     });
     batch.push(WriteOp::ExpectDocument {
         doc_id: "new".to_owned(),
         sequence: None,
+        tree: None,
     });
     batch.push(put("new", rev(1, 3), b"n"));
     assert_eq!(store.apply(batch).unwrap(), vec![2]);
@@ -615,6 +618,7 @@ pub fn guard_makes_batch_atomic<S: Store>(store: &mut S) {
     batch.push(WriteOp::ExpectDocument {
         doc_id: "new".to_owned(),
         sequence: None,
+        tree: None,
     });
     assert_eq!(
         store.apply(batch).unwrap_err(),
@@ -632,6 +636,7 @@ pub fn guards_before_and_after_puts<S: Store>(store: &mut S) {
     let expect = |doc_id: &str, sequence| WriteOp::ExpectDocument {
         doc_id: doc_id.to_owned(),
         sequence,
+        tree: None,
     };
     let changed = |doc_id: &str| StoreError::DocumentChanged {
         doc_id: doc_id.to_owned(),
@@ -708,6 +713,45 @@ pub fn guards_before_and_after_puts<S: Store>(store: &mut S) {
     batch.push(put("c", rev(2, 3), b"c2"));
     assert_eq!(store.apply(batch).unwrap(), vec![7]);
     assert_eq!(store.last_sequence().unwrap(), 7);
+
+    // A guard on the tree too: a tree updated in place (same sequence) fails it, alone or
+    // before a put; the tree as it is lets both through.
+    let seen = store.document("c").unwrap().unwrap().tree;
+    apply_one(
+        store,
+        WriteOp::UpdateTree {
+            doc_id: "c".to_owned(),
+            tree: b"updated in place".to_vec(),
+            drop_bodies: Vec::new(),
+            expected_tree: None,
+            expected_sequence: None,
+        },
+    );
+    let with_tree = |tree: &[u8]| WriteOp::ExpectDocument {
+        doc_id: "c".to_owned(),
+        sequence: Some(7),
+        tree: Some(tree.to_vec()),
+    };
+    for before_a_put in [false, true] {
+        let mut batch = WriteBatch::new();
+        batch.push(with_tree(&seen));
+        if before_a_put {
+            batch.push(put("c", rev(3, 3), b"c3"));
+        }
+        assert_eq!(
+            store.apply(batch).unwrap_err(),
+            changed("c"),
+            "{before_a_put}"
+        );
+    }
+    let mut batch = WriteBatch::new();
+    batch.push(with_tree(b"updated in place"));
+    assert!(store.apply(batch).unwrap().is_empty());
+    let mut batch = WriteBatch::new();
+    batch.push(with_tree(b"updated in place"));
+    batch.push(put("c", rev(3, 3), b"c3"));
+    assert_eq!(store.apply(batch).unwrap(), vec![8]);
+    assert_eq!(store.document("c").unwrap().unwrap().current_rev, rev(3, 3));
 }
 
 /// Every stored body reads back by revision whichever revision is current, as the current
