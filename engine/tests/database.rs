@@ -1,7 +1,7 @@
 //! The local database API over the memory store.
 
 use ferry_engine::db::{
-    Database, DatabaseConfig, DbError, DocumentChange, InsertOutcome, RemoteRevision,
+    Database, DatabaseConfig, DbError, DocumentChange, InsertOutcome, ProposalCheck, RemoteRevision,
 };
 use ferry_engine::rev::{RevId, new_rev_id};
 use ferry_engine::value::Value;
@@ -540,4 +540,62 @@ fn remote_ancestors_are_recorded_on_a_tree_read_earlier_only_while_it_holds() {
     assert_eq!(db.remote_ancestor("a", 4).unwrap(), Some(r2.clone()));
     assert_eq!(db.remote_ancestor("a", 1).unwrap(), Some(r1));
     assert!(db.revision_tree("b").unwrap().is_none() && db.revision_tree("c").unwrap().is_none());
+}
+
+#[test]
+fn a_document_read_to_answer_a_peer_is_read_again_when_it_changed_before_the_revision() {
+    let mut db = db();
+    let r1 = db.put("a", &json(r#"{"v":1}"#), None).unwrap();
+    let r2 = new_rev_id(Some(&r1), false, &json(r#"{"v":2}"#)).unwrap();
+    // Answering the proposal reads the document; then another peer's record changes its tree
+    // in place, before the proposed revision arrives.
+    assert_eq!(
+        db.check_proposal("a", &r2, Some(&r1)).unwrap(),
+        ProposalCheck::Accept
+    );
+    db.set_remote_ancestors(7, &[("a".to_owned(), r1.clone())])
+        .unwrap();
+    let stored = db
+        .insert_revisions(&[remote("a", &[&r2, &r1], &json(r#"{"v":2}"#), false)])
+        .unwrap();
+    assert!(matches!(
+        stored[0],
+        Ok(InsertOutcome::Inserted { current: true, .. })
+    ));
+    assert_eq!(
+        db.remote_ancestor("a", 7).unwrap(),
+        Some(r1.clone()),
+        "the record made meanwhile is kept"
+    );
+
+    // Read absent to answer the peer, then created here: the revision does not replace it.
+    let theirs = new_rev_id(None, false, &json(r#"{"theirs":1}"#)).unwrap();
+    assert_eq!(
+        db.check_proposal("b", &theirs, None).unwrap(),
+        ProposalCheck::Accept
+    );
+    let ours = db.put("b", &json(r#"{"ours":1}"#), None).unwrap();
+    let stored = db
+        .insert_revisions(&[remote("b", &[&theirs], &json(r#"{"theirs":1}"#), false)])
+        .unwrap();
+    assert!(
+        matches!(stored[0], Err(DbError::Conflict { .. })),
+        "{stored:?}"
+    );
+    assert_eq!(db.get("b").unwrap().unwrap().rev, ours);
+
+    // And the revisions a puller asked for start from its read too.
+    let r3 = new_rev_id(Some(&r2), false, &json(r#"{"v":3}"#)).unwrap();
+    assert_eq!(
+        db.known_ancestors("a", &r3, 20).unwrap(),
+        Some(vec![r2.clone()])
+    );
+    let stored = db
+        .insert_revisions(&[remote("a", &[&r3, &r2], &json(r#"{"v":3}"#), true)])
+        .unwrap();
+    assert!(matches!(
+        stored[0],
+        Ok(InsertOutcome::Inserted { current: true, .. })
+    ));
+    assert_eq!(db.get("a").unwrap().unwrap().rev, r3);
 }

@@ -26,6 +26,9 @@ pub use sync::SeenTree;
 pub use sync::{OutgoingRevision, ProposalCheck};
 pub use write::{InsertOutcome, RemoteRevision};
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::rev::{RevId, RevTree};
 use crate::store::{ChangeEntry, DocFlags, DocRecord, Sequence, Store, WriteBatch, WriteOp};
 use crate::value::Value;
@@ -94,7 +97,17 @@ pub struct Database<S: Store> {
     config: DatabaseConfig,
     uuid: [u8; 16],
     observers: Observers,
+    /// Documents read to answer a peer's `changes` or `proposeChanges`, kept for storing the
+    /// revisions the answer asked for, so one received revision reads its document once (see
+    /// [`Database::keep_read`]).
+    kept_reads: RefCell<HashMap<String, KeptRead>>,
 }
+
+/// A document as read to answer a peer (absent: `None`), with its decoded tree.
+type KeptRead = Option<(DocRecord, RevTree)>;
+
+/// Documents kept read at most; more clears them (they are only a shortcut).
+const MAX_KEPT_READS: usize = 8192;
 
 impl<S: Store> std::fmt::Debug for Database<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,7 +136,25 @@ impl<S: Store> Database<S> {
             config,
             uuid,
             observers: Observers::default(),
+            kept_reads: RefCell::default(),
         })
+    }
+
+    /// Keeps `doc_id` as just read (`None`: absent), for [`Database::take_kept_read`] when the
+    /// revision the peer was asked for arrives. The write that stores it is guarded by the
+    /// sequence and tree read, so a document changed meanwhile fails that write and is read
+    /// again.
+    fn keep_read(&self, doc_id: &str, read: KeptRead) {
+        let mut kept = self.kept_reads.borrow_mut();
+        if kept.len() >= MAX_KEPT_READS {
+            kept.clear();
+        }
+        kept.insert(doc_id.to_owned(), read);
+    }
+
+    /// The document as kept by [`Database::keep_read`], if it was (and forgets it).
+    fn take_kept_read(&self, doc_id: &str) -> Option<KeptRead> {
+        self.kept_reads.borrow_mut().remove(doc_id)
     }
 
     /// The database UUID: a stable identity used in checkpoint IDs.

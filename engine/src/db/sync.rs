@@ -75,7 +75,8 @@ impl<S: Store> Database<S> {
         rev: &RevId,
         max: usize,
     ) -> Result<Option<Vec<RevId>>, DbError> {
-        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+        let Some((record, tree)) = self.revision_tree(doc_id)? else {
+            self.keep_read(doc_id, None);
             return Ok(Some(Vec::new()));
         };
         if tree.contains(rev) {
@@ -88,6 +89,8 @@ impl<S: Store> Database<S> {
             .map(|leaf| leaf.rev_id().clone())
             .take(max)
             .collect();
+        // The revision will be asked for: storing it starts from this read.
+        self.keep_read(doc_id, Some((record, tree)));
         Ok(Some(known))
     }
 
@@ -99,27 +102,28 @@ impl<S: Store> Database<S> {
         rev: &RevId,
         server_rev: Option<&RevId>,
     ) -> Result<ProposalCheck, DbError> {
-        let Some((_, tree)) = self.revision_tree(doc_id)? else {
+        let Some((record, tree)) = self.revision_tree(doc_id)? else {
+            self.keep_read(doc_id, None);
             return Ok(ProposalCheck::Accept);
         };
         if tree.contains(rev) {
             return Ok(ProposalCheck::AlreadyHave);
         }
-        let Some(current) = tree.current() else {
-            return Ok(ProposalCheck::Accept);
-        };
-        let accept = match server_rev {
-            Some(server) => server == current,
-            // A new document over our tombstone does not branch live revisions.
-            None => tree.is_deleted(),
-        };
-        Ok(if accept {
-            ProposalCheck::Accept
-        } else {
-            ProposalCheck::Conflict {
-                current: current.clone(),
+        if let Some(current) = tree.current() {
+            let accept = match server_rev {
+                Some(server) => server == current,
+                // A new document over our tombstone does not branch live revisions.
+                None => tree.is_deleted(),
+            };
+            if !accept {
+                return Ok(ProposalCheck::Conflict {
+                    current: current.clone(),
+                });
             }
-        })
+        }
+        // The revision will be sent: storing it starts from this read.
+        self.keep_read(doc_id, Some((record, tree)));
+        Ok(ProposalCheck::Accept)
     }
 
     /// `rev` of `doc_id` with its body and its history up to the first revision in `known`

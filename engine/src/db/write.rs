@@ -246,7 +246,7 @@ impl<S: Store> Database<S> {
         revisions: &[RemoteRevision],
         check: BodyCheck,
     ) -> Result<Vec<Result<InsertOutcome, DbError>>, DbError> {
-        'attempt: for _ in 0..MAX_ATTEMPTS {
+        'attempt: for attempt in 0..MAX_ATTEMPTS {
             let mut plans: BTreeMap<&str, Plan> = BTreeMap::new();
             let mut order: Vec<&str> = Vec::new();
             // Per revision: Err, AlreadyKnown (None), or the index into `order`, the revision
@@ -254,7 +254,7 @@ impl<S: Store> Database<S> {
             let mut results: Vec<Result<Option<Planned>, DbError>> =
                 Vec::with_capacity(revisions.len());
             for rev in revisions {
-                let outcome = self.plan_remote(rev, check, &mut plans, &mut order);
+                let outcome = self.plan_remote(rev, check, attempt == 0, &mut plans, &mut order);
                 results.push(outcome);
             }
             match self.commit(&order, &mut plans) {
@@ -291,6 +291,7 @@ impl<S: Store> Database<S> {
         &self,
         rev: &'a RemoteRevision,
         check: BodyCheck,
+        first: bool,
         plans: &mut BTreeMap<&'a str, Plan>,
         order: &mut Vec<&'a str>,
     ) -> Result<Option<Planned>, DbError> {
@@ -313,7 +314,12 @@ impl<S: Store> Database<S> {
         }
         let plan = match plans.entry(rev.doc_id.as_str()) {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(self.read_plan(&rev.doc_id)?),
+            // The read that answered the peer, on the first attempt (its write is guarded).
+            Entry::Vacant(entry) => match self.take_kept_read(&rev.doc_id).filter(|_| first) {
+                Some(Some((record, tree))) => entry.insert(Self::plan_from(Some(record), tree)),
+                Some(None) => entry.insert(Self::plan_from(None, RevTree::new())),
+                None => entry.insert(self.read_plan(&rev.doc_id)?),
+            },
         };
         let mut tree = plan.tree.clone();
         let previous = tree
@@ -438,7 +444,12 @@ impl<S: Store> Database<S> {
             Some(record) => RevTree::decode(&record.tree)?,
             None => RevTree::new(),
         };
-        Ok(Plan {
+        Ok(Self::plan_from(old, tree))
+    }
+
+    /// The plan of a document read as `old` (with `tree` decoded from it).
+    fn plan_from(old: Option<DocRecord>, tree: RevTree) -> Plan {
+        Plan {
             expected: old.as_ref().map(|r| r.sequence),
             tree,
             put_bodies: Vec::new(),
@@ -446,7 +457,7 @@ impl<S: Store> Database<S> {
             current_body_size: None,
             old,
             slot: None,
-        })
+        }
     }
 
     /// Commits the plans of `docs` (in that order) as one guarded batch; returns the sequence
