@@ -73,6 +73,21 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Fails with [`StoreError::DocumentChanged`] unless `holds` is true of `doc_id`'s record.
+    fn guard(
+        &self,
+        doc_id: &str,
+        holds: impl FnOnce(Option<&DocRecord>) -> bool,
+    ) -> Result<(), StoreError> {
+        if holds(self.docs.get(doc_id).map(|d| &d.record)) {
+            Ok(())
+        } else {
+            Err(StoreError::DocumentChanged {
+                doc_id: doc_id.to_owned(),
+            })
+        }
+    }
+
     /// An empty database with no UUID yet.
     pub fn new() -> Self {
         Self::default()
@@ -277,35 +292,23 @@ impl Store for MemoryStore {
                     doc_id,
                     sequence,
                     tree,
-                } => {
-                    let record = self.docs.get(doc_id).map(|d| &d.record);
-                    let tree_differs = tree
-                        .as_ref()
-                        .is_some_and(|t| record.is_none_or(|r| r.tree != *t));
-                    if record.map(|r| r.sequence) != *sequence || tree_differs {
-                        return Err(StoreError::DocumentChanged {
-                            doc_id: doc_id.clone(),
-                        });
-                    }
-                }
+                } => self.guard(doc_id, |record| {
+                    record.map(|r| r.sequence) == *sequence
+                        && tree
+                            .as_ref()
+                            .is_none_or(|t| record.is_some_and(|r| r.tree == *t))
+                })?,
                 WriteOp::UpdateTree {
                     doc_id,
                     expected_tree,
                     expected_sequence,
                     ..
-                } => {
-                    let record = self.docs.get(doc_id).map(|d| &d.record);
-                    let tree_holds = expected_tree
+                } => self.guard(doc_id, |record| {
+                    expected_tree
                         .as_ref()
-                        .is_none_or(|t| record.is_some_and(|r| r.tree == *t));
-                    let sequence_holds =
-                        expected_sequence.is_none_or(|s| record.is_some_and(|r| r.sequence == s));
-                    if !(tree_holds && sequence_holds) {
-                        return Err(StoreError::DocumentChanged {
-                            doc_id: doc_id.clone(),
-                        });
-                    }
-                }
+                        .is_none_or(|t| record.is_some_and(|r| r.tree == *t))
+                        && expected_sequence.is_none_or(|s| record.is_some_and(|r| r.sequence == s))
+                })?,
                 WriteOp::CommitBlob { staging, .. } => {
                     if !self.staged.contains_key(staging) {
                         return Err(StoreError::NoSuchStagedBlob(*staging));
