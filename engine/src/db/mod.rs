@@ -22,8 +22,7 @@ pub use blobs::{BlobReader, BlobWriter, CompactionReport};
 pub use error::DbError;
 pub use observe::{ChangeObserver, DocumentChange, ObserverId};
 pub use resolve::PairOutcome;
-pub use sync::SeenTree;
-pub use sync::{OutgoingRevision, ProposalCheck};
+pub use sync::{OutgoingRevision, ProposalCheck, SeenTree};
 pub use write::{InsertOutcome, RemoteRevision};
 
 use std::cell::RefCell;
