@@ -49,7 +49,7 @@ pub fn encode_changes(profile: Profile, rows: &[ChangeRow]) -> Vec<u8> {
                 write_head(MAJOR_ARRAY, 5, &mut out);
                 match r.seq.as_number() {
                     Some(n) => write_head(MAJOR_UINT, n, &mut out),
-                    None => write_text(r.seq.as_str(), &mut out),
+                    None => write_text(&r.seq.to_string(), &mut out),
                 }
                 write_text(&r.doc_id, &mut out);
                 write_text(r.rev.as_str(), &mut out);

@@ -85,29 +85,44 @@ impl CatalogueError {
 }
 
 /// A sequence of the peer's changes feed. LiteCore and Ferry send numbers; other servers may send
-/// strings. Kept as the text that goes back in `since`.
+/// strings. Kept as the text that goes back in `since`: a number in its canonical decimal form is
+/// held as the number (no allocation, and compared as one), anything else as its text.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RemoteSeq(String);
+pub struct RemoteSeq(SeqRepr);
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum SeqRepr {
+    Number(Sequence),
+    Text(Box<str>),
+}
 
 impl RemoteSeq {
     /// A numeric sequence.
     pub fn number(seq: Sequence) -> Self {
-        RemoteSeq(seq.to_string())
+        RemoteSeq(SeqRepr::Number(seq))
     }
 
-    /// The sequence as text (what `subChanges` `since` carries).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The sequence as a number, if it is one.
+    /// The sequence as a number, if it is one (for a text sequence: if its text parses as one).
     pub fn as_number(&self) -> Option<Sequence> {
-        self.0.parse().ok()
+        match &self.0 {
+            SeqRepr::Number(n) => Some(*n),
+            SeqRepr::Text(text) => text.parse().ok(),
+        }
     }
 
     /// From a property value.
     pub fn from_property(text: &str) -> Option<Self> {
-        (!text.is_empty() && !text.contains('\0')).then(|| RemoteSeq(text.to_owned()))
+        if text.is_empty() || text.contains('\0') {
+            return None;
+        }
+        // Only the canonical form becomes a number, so the text goes back exactly as it came.
+        let canonical = text.len() <= 20
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && (text == "0" || !text.starts_with('0'));
+        Some(match text.parse() {
+            Ok(n) if canonical => RemoteSeq::number(n),
+            _ => RemoteSeq(SeqRepr::Text(text.into())),
+        })
     }
 
     /// From a body value: a non-negative integer or a non-empty string.
@@ -123,14 +138,24 @@ impl RemoteSeq {
     pub fn to_value(&self) -> Value {
         match self.as_number() {
             Some(n) => Value::Number(Number::from(n)),
-            None => Value::String(self.0.clone()),
+            None => Value::String(self.to_string()),
+        }
+    }
+}
+
+/// The sequence's text, as it goes back in `since`.
+impl fmt::Display for RemoteSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            SeqRepr::Number(n) => write!(f, "{n}"),
+            SeqRepr::Text(text) => f.write_str(text),
         }
     }
 }
 
 impl fmt::Debug for RemoteSeq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RemoteSeq({})", self.0)
+        write!(f, "RemoteSeq({self})")
     }
 }
 
@@ -354,7 +379,7 @@ impl SubChanges {
     pub fn to_message(&self, profile: Profile) -> Message {
         let mut msg = Message::request(names::SUB_CHANGES);
         if let Some(since) = &self.since {
-            msg = msg.with_property("since", since.as_str().to_owned());
+            msg = msg.with_property("since", since.to_string());
         }
         if self.continuous {
             msg = msg.with_property("continuous", "true");
@@ -464,7 +489,7 @@ impl RevMessage {
             .with_property("id", self.doc_id.clone())
             .with_property("rev", self.rev.as_str().to_owned());
         if let Some(seq) = &self.sequence {
-            msg = msg.with_property("sequence", seq.as_str().to_owned());
+            msg = msg.with_property("sequence", seq.to_string());
         }
         if self.no_conflicts {
             msg = msg.with_property("noconflicts", "1");
@@ -557,7 +582,7 @@ impl NoRev {
             .with_property("id", self.doc_id.clone())
             .with_property("rev", self.rev.as_str().to_owned());
         if let Some(seq) = &self.sequence {
-            msg = msg.with_property("sequence", seq.as_str().to_owned());
+            msg = msg.with_property("sequence", seq.to_string());
         }
         if let Some(code) = self.error {
             msg = msg.with_property("error", code.to_string());

@@ -82,13 +82,37 @@ fn boolean_properties_accept_1_and_true() {
 }
 
 #[test]
+fn remote_sequences_keep_their_text() {
+    // Canonical numbers are numbers; every other text goes back exactly as it came.
+    for (text, number) in [
+        ("0", Some(0)),
+        ("42", Some(42)),
+        ("18446744073709551615", Some(u64::MAX)),
+        ("007", Some(7)),
+        ("+7", Some(7)),
+        ("18446744073709551616", None),
+        ("12:34", None),
+        ("-1", None),
+    ] {
+        let seq = RemoteSeq::from_property(text).unwrap();
+        assert_eq!(seq.to_string(), text);
+        assert_eq!(seq.as_number(), number, "{text}");
+        assert_eq!(format!("{seq:?}"), format!("RemoteSeq({text})"));
+    }
+    assert_eq!(RemoteSeq::from_property("42"), Some(RemoteSeq::number(42)));
+    assert_ne!(RemoteSeq::from_property("042"), Some(RemoteSeq::number(42)));
+    assert_eq!(RemoteSeq::from_property(""), None);
+    assert_eq!(RemoteSeq::from_property("1\0"), None);
+}
+
+#[test]
 fn changes_rows_accept_string_sequences_and_loose_flags() {
     let body = format!(
         r#"[["12:34","a","{R1}"],[7,"b","{R2}",true,30],[8,"c","{R1}",1],[9,"d","{R1}",0,5]]"#
     );
     let rows = decode_changes(P, body.as_bytes()).unwrap();
     assert_eq!(rows.len(), 4);
-    assert_eq!(rows[0].seq.as_str(), "12:34");
+    assert_eq!(rows[0].seq.to_string(), "12:34");
     assert_eq!(rows[0].seq.as_number(), None);
     assert_eq!(rows[0].seq.to_value(), Value::String("12:34".into()));
     assert!(!rows[0].deleted && rows[0].body_size == 0);
@@ -208,7 +232,7 @@ fn checkpoint_bodies() {
     }
     let remote = Value::from_json(br#"{"remote":"abc"}"#).unwrap();
     let body = CheckpointBody::from_value(&remote).unwrap();
-    assert_eq!(body.remote.unwrap().as_str(), "abc");
+    assert_eq!(body.remote.unwrap().to_string(), "abc");
 }
 
 #[test]

@@ -105,7 +105,7 @@ impl PassiveSession {
                 code: 400,
                 message: format!(
                     "since {:?} is not a sequence of this database",
-                    seq.as_str()
+                    seq.to_string()
                 ),
             })?,
         };
