@@ -68,6 +68,7 @@ mod blobs;
 pub mod checkpoint;
 mod config;
 pub mod error;
+mod fold;
 pub mod open;
 mod read;
 pub mod schema;

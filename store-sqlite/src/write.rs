@@ -10,12 +10,11 @@
 //! document was expected absent, an `UPDATE … WHERE sequence = ?` changes nothing when it moved
 //! on. Each guarded put then looks its document up once instead of twice.
 
-use std::collections::HashMap;
-
 use ferry_engine::store::{Sequence, StoreError, WriteBatch, WriteOp};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{ctx, seq_from_sql, seq_to_sql};
+use crate::fold::FoldedGuards;
 use crate::read;
 
 /// A new document's row (the unique `doc_id` refuses an existing one).
@@ -80,7 +79,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
     // Guards are checked against the state when the batch starts, under the write lock: those
     // folded into their document's first write when it runs (nothing touched the document
     // before it), the others now.
-    let mut folded = fold_guards(&batch.ops);
+    let mut folded = FoldedGuards::of(&batch.ops);
     for op in &batch.ops {
         if let WriteOp::ExpectDocument {
             doc_id,
@@ -88,7 +87,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
             tree,
         } = op
         {
-            if folded.contains_key(doc_id.as_str()) {
+            if folded.is_folded(doc_id) {
                 continue;
             }
             let current: Option<(i64, Option<bool>)> = tx
@@ -137,7 +136,7 @@ pub(crate) fn apply(conn: &mut Connection, batch: WriteBatch) -> Result<Vec<Sequ
                     };
                     // The document as stored, unless its guard says it is absent (then the
                     // unique `doc_id` refuses the insert if it is not).
-                    let guard = folded.remove(doc_id);
+                    let guard = folded.take(doc_id);
                     let expected_tree = guard.and_then(|(_, tree)| tree);
                     let old: Option<(i64, String, bool, Option<bool>)> = match guard {
                         Some((None, _)) => None,
@@ -322,49 +321,6 @@ struct Statements<'c> {
     put_body: Option<CachedStatement<'c>>,
     drop_body: Option<CachedStatement<'c>>,
     drop_current_body: Option<CachedStatement<'c>>,
-}
-
-/// An `ExpectDocument` guard: the expected sequence and tree.
-type Guard<'a> = (Option<Sequence>, Option<&'a [u8]>);
-
-/// The `ExpectDocument` guards that their document's first write in `ops` can check itself:
-/// document ID → guard, for each document whose first write is a `PutDocument` and whose
-/// guards all come before it (one guard only: two are checked the usual way).
-fn fold_guards(ops: &[WriteOp]) -> HashMap<&str, Guard<'_>> {
-    let mut guards: HashMap<&str, Option<Guard<'_>>> = HashMap::new();
-    let mut folded = HashMap::new();
-    let mut written: std::collections::HashSet<&str> = Default::default();
-    for op in ops {
-        match op {
-            WriteOp::ExpectDocument {
-                doc_id,
-                sequence,
-                tree,
-            } => {
-                let doc_id = doc_id.as_str();
-                if written.contains(doc_id) || guards.contains_key(doc_id) {
-                    // Checked against the batch's start, before any write.
-                    guards.insert(doc_id, None);
-                    folded.remove(doc_id);
-                } else {
-                    guards.insert(doc_id, Some((*sequence, tree.as_deref())));
-                }
-            }
-            WriteOp::PutDocument { record, .. } => {
-                let doc_id = record.doc_id.as_str();
-                if written.insert(doc_id) {
-                    if let Some(&Some(expected)) = guards.get(doc_id) {
-                        folded.insert(doc_id, expected);
-                    }
-                }
-            }
-            WriteOp::UpdateTree { doc_id, .. } | WriteOp::PurgeDocument { doc_id } => {
-                written.insert(doc_id.as_str());
-            }
-            _ => {}
-        }
-    }
-    folded
 }
 
 /// Whether `error` is a `UNIQUE` constraint refusing a row.
