@@ -26,7 +26,10 @@ use sha1::{Digest as _, Sha1};
 pub use crate::store::BlobDigest;
 use crate::value::{Map, Value};
 
-/// The value of the `@type` key that marks a map as a blob reference.
+/// The key whose value marks a map as a blob reference.
+pub const BLOB_TYPE_KEY: &str = "@type";
+
+/// The value of the [`BLOB_TYPE_KEY`] key that marks a map as a blob reference.
 pub const BLOB_TYPE: &str = "blob";
 
 /// The prefix of a digest's text form.
@@ -48,7 +51,7 @@ impl BlobRef {
     /// `{"@type": "blob", "digest": "sha1-…", "length": n, "content_type": "…"}`.
     pub fn to_value(&self) -> Value {
         let mut map = Map::new();
-        map.insert("@type".into(), Value::from(BLOB_TYPE));
+        map.insert(BLOB_TYPE_KEY.into(), Value::from(BLOB_TYPE));
         map.insert("digest".into(), Value::from(digest_to_string(&self.digest)));
         map.insert("length".into(), Value::from(self.length));
         if let Some(content_type) = &self.content_type {
@@ -60,7 +63,7 @@ impl BlobRef {
     /// The reference a map holds: `Ok(None)` if the map is not a blob reference (its `@type`
     /// is not `"blob"`), an error if it claims to be one but is malformed.
     pub fn from_map(map: &Map) -> Result<Option<BlobRef>, BlobError> {
-        if map.get("@type").and_then(Value::as_str) != Some(BLOB_TYPE) {
+        if map.get(BLOB_TYPE_KEY).and_then(Value::as_str) != Some(BLOB_TYPE) {
             return Ok(None);
         }
         let digest = match map.get("digest") {

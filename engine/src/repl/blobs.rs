@@ -149,16 +149,18 @@ impl<T> BlobFetcher<T> {
     }
 
     /// The blobs `body` (deterministic CBOR) references that the database lacks. A malformed
-    /// reference or a blob above the size limit refuses the revision.
+    /// reference or a blob above the size limit refuses the revision. `has_type_key`: whether
+    /// some map of `body` has the key `@type`, if known.
     pub(crate) fn missing<S: Store>(
         &mut self,
         db: &Database<S>,
         body: &[u8],
+        has_type_key: Option<bool>,
     ) -> Result<Vec<BlobRef>, BlobFailure> {
         self.max_blob_size = db.config().max_blob_size;
-        // Most bodies hold no blob: skip decoding unless the key `@type` appears (CBOR text
-        // of length 5).
-        if !may_reference_blobs(body) {
+        // Most bodies hold no blob: skip decoding unless the key `@type` appears (if not
+        // known, unless its CBOR text appears).
+        if !has_type_key.unwrap_or_else(|| may_reference_blobs(body)) {
             return Ok(Vec::new());
         }
         let value = Value::from_cbor(body).map_err(|e| BlobFailure {

@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::blip::{BlipError, Message};
+use crate::blob::BLOB_TYPE_KEY;
 use crate::db::{Database, DbError, RemoteRevision};
 use crate::delta::{self, DeltaError, DeltaPolicy};
 use crate::rev::RevId;
@@ -142,20 +143,21 @@ impl DeltaReceiver {
     /// The body of `rev` as the store keeps it (deterministic CBOR): converted from the wire,
     /// or rebuilt from a delta against its `deltaSrc`, looked up in `db` and then among
     /// `pending` (received revisions not stored yet). A full body is moved out of `rev` (a
-    /// `Ferry_1` body is kept as it arrived, without a copy).
+    /// `Ferry_1` body is kept as it arrived, without a copy). With it, whether it has a map
+    /// with the key `@type` (a blob reference's mark), when checking the body found out.
     pub(crate) fn stored_body<'a, S: Store>(
         &self,
         profile: Profile,
         db: &Database<S>,
         rev: &mut RevMessage,
         pending: impl IntoIterator<Item = &'a RemoteRevision>,
-    ) -> Result<Vec<u8>, RevBodyError> {
+    ) -> Result<(Vec<u8>, Option<bool>), RevBodyError> {
         let Some(base_rev) = &rev.delta_src else {
             if rev.deleted && rev.body.is_empty() {
-                return Ok(Value::empty_object().to_cbor());
+                return Ok((Value::empty_object().to_cbor(), Some(false)));
             }
             return profile
-                .body_from_wire(std::mem::take(&mut rev.body))
+                .body_from_wire_with_key(std::mem::take(&mut rev.body), Some(BLOB_TYPE_KEY))
                 .map_err(|e| RevBodyError::BadBody {
                     doc_id: rev.doc_id.clone(),
                     reason: e.to_string(),
@@ -199,7 +201,7 @@ impl DeltaReceiver {
         if applied.as_object().is_none() {
             return Err(corrupt("the result is not an object".into()));
         }
-        Ok(applied.to_cbor())
+        Ok((applied.to_cbor(), None))
     }
 }
 

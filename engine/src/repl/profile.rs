@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 
-use crate::value::{Value, ValueError, cbor_to_json, check_deterministic_cbor, json_to_cbor};
+use crate::value::{
+    Value, ValueError, cbor_to_json, check_deterministic_cbor, check_deterministic_cbor_for_key,
+    json_to_cbor,
+};
 
 /// A replication profile: the WebSocket subprotocol chosen in the handshake. Both use the same
 /// message catalogue; they differ in how bodies are written.
@@ -87,11 +90,27 @@ impl Profile {
     /// A document body received in this profile, as the store keeps it (deterministic CBOR).
     /// `Ferry_1` bodies must already be deterministic CBOR and are kept as they are.
     pub fn body_from_wire(self, wire: Vec<u8>) -> Result<Vec<u8>, ValueError> {
-        match self {
-            Profile::CbMobile3 => json_to_cbor(&wire),
-            Profile::Ferry1 => {
+        self.body_from_wire_with_key(wire, None)
+            .map(|(body, _)| body)
+    }
+
+    /// [`Profile::body_from_wire`], which also says whether some map of the body has the key
+    /// `key`, when one is given and this profile checks the body item by item (`Ferry_1`);
+    /// `None` when it did not look.
+    pub(crate) fn body_from_wire_with_key(
+        self,
+        wire: Vec<u8>,
+        key: Option<&str>,
+    ) -> Result<(Vec<u8>, Option<bool>), ValueError> {
+        match (self, key) {
+            (Profile::CbMobile3, _) => Ok((json_to_cbor(&wire)?, None)),
+            (Profile::Ferry1, None) => {
                 check_deterministic_cbor(&wire)?;
-                Ok(wire)
+                Ok((wire, None))
+            }
+            (Profile::Ferry1, Some(key)) => {
+                let found = check_deterministic_cbor_for_key(&wire, key)?;
+                Ok((wire, Some(found)))
             }
         }
     }

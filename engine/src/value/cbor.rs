@@ -113,13 +113,24 @@ pub fn is_deterministic_cbor(cbor: &[u8]) -> bool {
 /// [`ValueError::NotDeterministic`] for valid but non-deterministic CBOR, or the error
 /// [`Value::from_cbor`] would report.
 pub fn check_deterministic_cbor(cbor: &[u8]) -> Result<(), ValueError> {
+    check(cbor, None).map(drop)
+}
+
+/// [`check_deterministic_cbor`], which also says whether some map of `cbor`, at any depth, has
+/// the key `key`.
+pub(crate) fn check_deterministic_cbor_for_key(cbor: &[u8], key: &str) -> Result<bool, ValueError> {
+    check(cbor, Some(key))
+}
+
+fn check(cbor: &[u8], key: Option<&str>) -> Result<bool, ValueError> {
     let mut d = Decoder {
         buf: cbor,
         pos: 0,
         limit: MAX_DEPTH_CEILING,
     };
-    d.check(MAX_DEPTH_CEILING)?;
-    d.finish()
+    let found = d.check(MAX_DEPTH_CEILING, key)?;
+    d.finish()?;
+    Ok(found)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,25 +687,28 @@ impl<'a> Decoder<'a> {
         Ok(h)
     }
 
-    fn check(&mut self, depth: usize) -> Result<(), ValueError> {
+    /// Checks one item; returns whether a map in it has the key `key`.
+    fn check(&mut self, depth: usize, key: Option<&str>) -> Result<bool, ValueError> {
         let h = self.det_head()?;
         match h.major {
-            MAJOR_UINT => Ok(()),
+            MAJOR_UINT => Ok(false),
             MAJOR_NINT if h.arg > i64::MAX as u64 => {
                 Err(ValueError::IntegerOutOfRange { offset: h.at })
             }
-            MAJOR_NINT => Ok(()),
-            MAJOR_TEXT => self.text_chunk(h).map(drop),
+            MAJOR_NINT => Ok(false),
+            MAJOR_TEXT => self.text_chunk(h).map(|_| false),
             MAJOR_ARRAY => {
                 let depth = depth.checked_sub(1).ok_or_else(|| self.depth_error())?;
+                let mut found = false;
                 for _ in 0..self.check_length(h, 1)? {
-                    self.check(depth)?;
+                    found |= self.check(depth, key)?;
                 }
-                Ok(())
+                Ok(found)
             }
             MAJOR_MAP => {
                 let depth = depth.checked_sub(1).ok_or_else(|| self.depth_error())?;
                 let mut previous: &[u8] = &[];
+                let mut found = false;
                 for _ in 0..self.check_length(h, 2)? {
                     let key_at = self.pos;
                     let k = self.det_head()?;
@@ -702,10 +716,10 @@ impl<'a> Decoder<'a> {
                         return Err(ValueError::NonTextKey { offset: k.at });
                     }
                     let text = self.text_chunk(k)?;
-                    let key = &self.buf[key_at..self.pos];
+                    let encoded = &self.buf[key_at..self.pos];
                     // Strictly increasing encoded keys: sorted, and no duplicates.
-                    if key <= previous {
-                        return Err(if key == previous {
+                    if encoded <= previous {
+                        return Err(if encoded == previous {
                             ValueError::DuplicateKey {
                                 key: text.to_owned(),
                             }
@@ -713,10 +727,11 @@ impl<'a> Decoder<'a> {
                             Self::not_det(k.at, "map keys not in bytewise order")
                         });
                     }
-                    previous = key;
-                    self.check(depth)?;
+                    previous = encoded;
+                    found |= key == Some(text);
+                    found |= self.check(depth, key)?;
                 }
-                Ok(())
+                Ok(found)
             }
             MAJOR_SIMPLE => {
                 let v = self.simple(h)?;
@@ -726,7 +741,7 @@ impl<'a> Decoder<'a> {
                     _ => true,
                 };
                 if shortest {
-                    Ok(())
+                    Ok(false)
                 } else {
                     Err(Self::not_det(h.at, "float not in its shortest form"))
                 }

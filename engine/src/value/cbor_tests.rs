@@ -424,6 +424,25 @@ proptest! {
     }
 
     #[test]
+    fn the_check_finds_a_key_in_maps_at_any_depth_and_nowhere_else(
+        v in arb_value(),
+        key in arb_key(),
+    ) {
+        fn has_key(v: &Value, key: &str) -> bool {
+            match v {
+                Value::Object(m) => m.contains_key(key) || m.values().any(|v| has_key(v, key)),
+                Value::Array(items) => items.iter().any(|v| has_key(v, key)),
+                _ => false,
+            }
+        }
+        let bytes = v.to_cbor();
+        prop_assert_eq!(check_deterministic_cbor_for_key(&bytes, &key), Ok(has_key(&v, &key)));
+        // As a text value (not a key), it is not found.
+        let wrapped = Value::Array(vec![Value::from(key.as_str()), v.clone()]).to_cbor();
+        prop_assert_eq!(check_deterministic_cbor_for_key(&wrapped, &key), Ok(has_key(&v, &key)));
+    }
+
+    #[test]
     fn encoding_ignores_insertion_order(
         (entries, shuffled) in proptest::collection::btree_map(arb_key(), arb_value(), 0..10)
             .prop_flat_map(|m| {
@@ -481,6 +500,7 @@ proptest! {
         prop_assert_eq!(cbor_to_json(&bytes), Value::from_cbor(&bytes).map(|v| v.to_json()));
         let decoded = Value::from_cbor(&bytes);
         let checked = check_deterministic_cbor(&bytes);
+        prop_assert_eq!(check_deterministic_cbor_for_key(&bytes, "a").map(drop), checked.clone());
         if checked.is_ok() {
             // Deterministic bytes are exactly what the encoder writes for their value.
             prop_assert_eq!(decoded.map(|v| v.to_cbor()), Ok(bytes));

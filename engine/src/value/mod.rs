@@ -30,6 +30,7 @@ pub(crate) mod testing;
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub(crate) use cbor::check_deterministic_cbor_for_key;
 pub use cbor::{canonicalize_cbor, cbor_to_json, check_deterministic_cbor, is_deterministic_cbor};
 pub use error::ValueError;
 pub use json::json_to_cbor;

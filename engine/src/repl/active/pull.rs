@@ -252,23 +252,24 @@ impl ActiveSession {
         };
         pull.awaited = pull.awaited.saturating_sub(1);
         let pending = pull.pending.iter().map(|p| &p.revision);
-        let body = match pull.deltas.stored_body(self.profile, db, &mut rev, pending) {
-            Ok(body) => body,
-            Err(error) => {
-                // A delta we cannot apply is sent again in full (same sequence): not finished.
-                let refused = Refused {
-                    request: number,
-                    seq: rev.sequence,
-                    doc_id: rev.doc_id,
-                    rev: rev.rev,
-                    status: error.status(),
-                    error: error.to_string(),
-                    transient: error.is_retried(),
-                };
-                pull.refuse(&mut self.conn, &mut self.events, refused)?;
-                return Ok(());
-            }
-        };
+        let (body, has_type_key) =
+            match pull.deltas.stored_body(self.profile, db, &mut rev, pending) {
+                Ok(body) => body,
+                Err(error) => {
+                    // A delta we cannot apply is sent again in full (same sequence): not finished.
+                    let refused = Refused {
+                        request: number,
+                        seq: rev.sequence,
+                        doc_id: rev.doc_id,
+                        rev: rev.rev,
+                        status: error.status(),
+                        error: error.to_string(),
+                        transient: error.is_retried(),
+                    };
+                    pull.refuse(&mut self.conn, &mut self.events, refused)?;
+                    return Ok(());
+                }
+            };
         if let Some(filter) = &self.config.pull_filter {
             let value = crate::value::Value::from_cbor(&body).unwrap_or_default();
             let input = FilterInput {
@@ -294,7 +295,7 @@ impl ActiveSession {
                 return Ok(());
             }
         }
-        let missing = match pull.blobs.missing(db, &body) {
+        let missing = match pull.blobs.missing(db, &body, has_type_key) {
             Ok(missing) => missing,
             Err(failure) => {
                 let refused = Refused {

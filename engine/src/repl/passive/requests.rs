@@ -233,7 +233,7 @@ impl PassiveSession {
     ) -> Result<(), Refusal> {
         let mut rev = RevMessage::from_owned(msg)?;
         let pending = self.pending_inserts.iter().map(|p| &p.revision);
-        let body = self
+        let (body, has_type_key) = self
             .delta_in
             .stored_body(self.profile, db, &mut rev, pending)
             .map_err(|e| Refusal {
@@ -241,7 +241,7 @@ impl PassiveSession {
                 code: e.status(),
                 message: e.to_string(),
             })?;
-        let missing = match self.blobs.missing(db, &body) {
+        let missing = match self.blobs.missing(db, &body, has_type_key) {
             Ok(missing) => missing,
             Err(failure) => {
                 self.events.push_back(PassiveEvent::DocumentRejected {
