@@ -19,9 +19,17 @@ pub const ERROR_CODE: &str = "Error-Code";
 /// A message's properties, in the order they were added or received.
 ///
 /// Order is kept (and sent) as given; [`Properties::insert`] replaces an existing key in place.
-/// Keys are usually the protocol's own constants, which are kept without a copy.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Properties(Vec<(Cow<'static, str>, String)>);
+/// They are kept as one text, laid out as the property block is sent (each key and value
+/// followed by a NUL), with where each property ends: a received block is one copy, and an
+/// encoded one is one copy when no key or value holds a NUL.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    /// Each key and value followed by a NUL.
+    text: String,
+    /// For each property, in order: where its key ends and where its value ends in `text`
+    /// (each at the NUL that follows it).
+    ends: Vec<(usize, usize)>,
+}
 
 impl Properties {
     /// No properties.
@@ -33,42 +41,84 @@ impl Properties {
     /// The value of the first property named `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Sets `key` to `value`, replacing the first existing value in place or appending.
     pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
+        let Some(at) = self.iter().position(|(k, _)| k == key) else {
+            self.text.push_str(&key);
+            self.text.push('\0');
+            let key_end = self.text.len() - 1;
+            self.text.push_str(&value);
+            self.text.push('\0');
+            self.ends.push((key_end, self.text.len() - 1));
+            return;
+        };
+        let (key_end, value_end) = self.ends[at];
+        self.text.replace_range(key_end + 1..value_end, &value);
+        let shift = |end: usize| end + value.len() + key_end + 1 - value_end;
+        self.ends[at].1 = shift(value_end);
+        for (k, v) in &mut self.ends[at + 1..] {
+            (*k, *v) = (shift(*k), shift(*v));
         }
     }
 
     /// The properties as key/value pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
+        let mut start = 0;
+        self.ends.iter().map(move |&(key_end, value_end)| {
+            let pair = (
+                &self.text[start..key_end],
+                &self.text[key_end + 1..value_end],
+            );
+            start = value_end + 1;
+            pair
+        })
     }
 
     /// The number of properties.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.ends.len()
     }
 
     /// Whether there are no properties.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ends.is_empty()
     }
 
     /// The size of the encoded property block (without its length varint).
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
+        self.text.len()
+    }
+
+    /// The encoded property block, or the key of a property whose key or value holds a NUL
+    /// (which the block cannot carry).
+    fn block(&self) -> Result<&[u8], &str> {
+        // Exactly the separators: two NULs a property.
+        if memchr_count(self.text.as_bytes(), 0) == 2 * self.ends.len() {
+            return Ok(self.text.as_bytes());
+        }
+        let (bad, _) = self
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+            .expect("a key or value holding a NUL");
+        Err(bad)
+    }
+}
+
+/// How many bytes of `bytes` are `byte`.
+fn memchr_count(bytes: &[u8], byte: u8) -> usize {
+    bytes.iter().filter(|&&b| b == byte).count()
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -145,17 +195,13 @@ impl Message {
     ///
     /// Fails if a key or value contains a NUL byte.
     pub fn encode(&self) -> Result<Vec<u8>, SendError> {
+        let block = self
+            .properties
+            .block()
+            .map_err(|key| SendError::InvalidProperty(key.to_owned()))?;
         let mut out = Vec::with_capacity(self.encoded_len());
-        varint::encode(self.properties.encoded_len() as u64, &mut out);
-        for (k, v) in self.properties.iter() {
-            for s in [k, v] {
-                if s.as_bytes().contains(&0) {
-                    return Err(SendError::InvalidProperty(k.to_owned()));
-                }
-                out.extend_from_slice(s.as_bytes());
-                out.push(0);
-            }
-        }
+        varint::encode(block.len() as u64, &mut out);
+        out.extend_from_slice(block);
         out.extend_from_slice(&self.body);
         Ok(out)
     }
@@ -206,47 +252,36 @@ impl Message {
     }
 }
 
-/// A received property key: the keys sent with every document (by the replication protocol
-/// above BLIP) are kept as constants rather than copied; any other key is copied.
-fn interned(key: &str) -> Cow<'static, str> {
-    Cow::Borrowed(match key {
-        PROFILE => PROFILE,
-        ERROR_DOMAIN => ERROR_DOMAIN,
-        ERROR_CODE => ERROR_CODE,
-        "id" => "id",
-        "rev" => "rev",
-        "sequence" => "sequence",
-        "history" => "history",
-        "deleted" => "deleted",
-        "noconflicts" => "noconflicts",
-        "deltaSrc" => "deltaSrc",
-        "maxHistory" => "maxHistory",
-        "blobs" => "blobs",
-        "deltas" => "deltas",
-        "conflictIncludesRev" => "conflictIncludesRev",
-        other => return Cow::Owned(other.to_owned()),
-    })
-}
-
 /// Decodes a property block (without its length varint).
 fn decode_properties(block: &[u8]) -> Result<Properties, ProtocolError> {
-    let mut props = Vec::new();
     if block.is_empty() {
-        return Ok(Properties(props));
+        return Ok(Properties::new());
     }
-    let Some(inner) = block.strip_suffix(&[0]) else {
+    if block.last() != Some(&0) {
         return Err(ProtocolError::MissingNul);
-    };
-    let mut strings = inner.split(|b| *b == 0);
-    while let Some(key) = strings.next() {
-        let key = std::str::from_utf8(key).map_err(|_| ProtocolError::InvalidUtf8Property)?;
-        let value = strings
-            .next()
-            .ok_or_else(|| ProtocolError::UnpairedProperty(key.to_owned()))?;
-        let value = std::str::from_utf8(value).map_err(|_| ProtocolError::InvalidUtf8Property)?;
-        props.push((interned(key), value.to_owned()));
     }
-    Ok(Properties(props))
+    // One check for the whole block: a NUL is a character of its own, so each string between
+    // NULs is UTF-8 when the block is.
+    let text = std::str::from_utf8(block).map_err(|_| ProtocolError::InvalidUtf8Property)?;
+    let mut ends = Vec::with_capacity(memchr_count(block, 0) / 2);
+    let mut nuls = block
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| (b == 0).then_some(i));
+    let mut start = 0;
+    while let Some(key_end) = nuls.next() {
+        let Some(value_end) = nuls.next() else {
+            return Err(ProtocolError::UnpairedProperty(
+                text[start..key_end].to_owned(),
+            ));
+        };
+        ends.push((key_end, value_end));
+        start = value_end + 1;
+    }
+    Ok(Properties {
+        text: text.to_owned(),
+        ends,
+    })
 }
 
 #[cfg(test)]
@@ -326,6 +361,42 @@ mod tests {
             let data = msg.encode().unwrap();
             prop_assert_eq!(Message::decode_owned(data.clone(), usize::MAX), Ok(msg.clone()));
             prop_assert_eq!(Message::decode(&data, usize::MAX), Ok(msg));
+        }
+
+        #[test]
+        fn properties_behave_like_a_list_of_pairs(
+            inserts in proptest::collection::vec(("[a-d]{0,2}", "[x-z\0]{0,6}"), 0..12),
+        ) {
+            // The model: pairs in order, an insert of a present key replacing its value.
+            let mut model: Vec<(String, String)> = Vec::new();
+            let mut props = Properties::new();
+            for (k, v) in inserts {
+                match model.iter_mut().find(|(mk, _)| *mk == k) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => model.push((k.clone(), v.clone())),
+                }
+                props.insert(k, v);
+                let pairs: Vec<(&str, &str)> = props.iter().collect();
+                let expected: Vec<(&str, &str)> =
+                    model.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                prop_assert_eq!(pairs, expected);
+                prop_assert_eq!(props.len(), model.len());
+                for (k, v) in &model {
+                    prop_assert_eq!(props.get(k), Some(v.as_str()));
+                }
+                prop_assert_eq!(
+                    props.encoded_len(),
+                    model.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()
+                );
+                // Encoded and decoded back, unless a value holds a NUL (then refused).
+                let msg = Message { properties: props.clone(), body: b"b".to_vec() };
+                let bad = model.iter().find(|(_, v)| v.contains('\0'));
+                match (msg.encode(), bad) {
+                    (Ok(data), None) => prop_assert_eq!(Message::decode(&data, usize::MAX), Ok(msg)),
+                    (Err(SendError::InvalidProperty(key)), Some((bad, _))) => prop_assert_eq!(&key, bad),
+                    (other, bad) => prop_assert!(false, "{:?} with {:?}", other, bad),
+                }
+            }
         }
 
         #[test]
