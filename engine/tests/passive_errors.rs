@@ -29,7 +29,7 @@ fn session(db: Db, config: PassiveConfig) -> Replay {
 fn req(profile: &str, props: &[(&str, &str)], body: &[u8]) -> Message {
     let mut msg = Message::request(profile).with_body(body);
     for (k, v) in props {
-        msg = msg.with_property(k.to_string(), *v);
+        msg = msg.with_property(k, *v);
     }
     msg
 }

@@ -4,8 +4,6 @@
 //! `varint len(properties)`, then the property block — NUL-terminated UTF-8 strings alternating
 //! key and value — then the body, raw bytes to the end.
 
-use std::borrow::Cow;
-
 use super::error::{ProtocolError, SendError};
 use super::varint;
 
@@ -15,6 +13,11 @@ pub const PROFILE: &str = "Profile";
 pub const ERROR_DOMAIN: &str = "Error-Domain";
 /// The property of an `ERR` message holding its numeric error code.
 pub const ERROR_CODE: &str = "Error-Code";
+
+/// The room a property block built here gets first, in bytes: enough for a `rev` message's.
+const TYPICAL_BLOCK: usize = 160;
+/// The same, in properties.
+const TYPICAL_PROPERTIES: usize = 8;
 
 /// A message's properties, in the order they were added or received.
 ///
@@ -41,28 +44,63 @@ impl Properties {
     /// The value of the first property named `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let (key_end, value_end) = self.ends[self.position(key)?];
+        Some(&self.text[key_end + 1..value_end])
+    }
+
+    /// The index of the first property named `key`.
+    fn position(&self, key: &str) -> Option<usize> {
+        let mut start = 0;
+        self.ends.iter().position(|&(key_end, value_end)| {
+            // Bytes: a key's bounds are ASCII NULs, so no character boundary needs a check.
+            let found = self.text.as_bytes()[start..key_end] == *key.as_bytes();
+            start = value_end + 1;
+            found
+        })
     }
 
     /// Sets `key` to `value`, replacing the first existing value in place or appending.
-    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        let (key, value) = (key.into(), value.into());
-        let Some(at) = self.iter().position(|(k, _)| k == key) else {
-            self.text.push_str(&key);
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let Some(at) = self.position(key) else {
+            if self.ends.is_empty() {
+                // Most blocks are short: one allocation each for the text and the ends.
+                self.text
+                    .reserve(TYPICAL_BLOCK.max(key.len() + value.len() + 2));
+                self.ends.reserve(TYPICAL_PROPERTIES);
+            }
+            self.text.push_str(key);
             self.text.push('\0');
             let key_end = self.text.len() - 1;
-            self.text.push_str(&value);
+            self.text.push_str(value);
             self.text.push('\0');
             self.ends.push((key_end, self.text.len() - 1));
             return;
         };
         let (key_end, value_end) = self.ends[at];
-        self.text.replace_range(key_end + 1..value_end, &value);
+        self.text.replace_range(key_end + 1..value_end, value);
         let shift = |end: usize| end + value.len() + key_end + 1 - value_end;
         self.ends[at].1 = shift(value_end);
         for (k, v) in &mut self.ends[at + 1..] {
             (*k, *v) = (shift(*k), shift(*v));
         }
+    }
+
+    /// [`Properties::insert`] of `value`'s text, written in place when `key` is new.
+    pub fn insert_display(&mut self, key: impl AsRef<str>, value: impl std::fmt::Display) {
+        use std::fmt::Write;
+        let key = key.as_ref();
+        if self.position(key).is_some() {
+            return self.insert(key, value.to_string());
+        }
+        self.insert(key, "");
+        let value_start = self.text.len() - 1;
+        self.text.pop();
+        write!(self.text, "{value}").expect("writing to a String");
+        self.text.push('\0');
+        let last = self.ends.len() - 1;
+        self.ends[last].1 = self.text.len() - 1;
+        debug_assert_eq!(self.ends[last].0 + 1, value_start);
     }
 
     /// The properties as key/value pairs, in order.
@@ -122,7 +160,7 @@ impl std::fmt::Debug for Properties {
     }
 }
 
-impl<K: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(K, V)> for Properties {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Properties {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut props = Self::new();
         for (k, v) in iter {
@@ -156,12 +194,19 @@ impl Message {
 
     /// This message with a property set.
     #[must_use]
-    pub fn with_property(
-        mut self,
-        key: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
-    ) -> Self {
+    pub fn with_property(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.properties.insert(key, value);
+        self
+    }
+
+    /// This message with a property set to `value`'s text (see [`Properties::insert_display`]).
+    #[must_use]
+    pub fn with_property_display(
+        mut self,
+        key: impl AsRef<str>,
+        value: impl std::fmt::Display,
+    ) -> Self {
+        self.properties.insert_display(key, value);
         self
     }
 
@@ -263,20 +308,19 @@ fn decode_properties(block: &[u8]) -> Result<Properties, ProtocolError> {
     // One check for the whole block: a NUL is a character of its own, so each string between
     // NULs is UTF-8 when the block is.
     let text = std::str::from_utf8(block).map_err(|_| ProtocolError::InvalidUtf8Property)?;
-    let mut ends = Vec::with_capacity(memchr_count(block, 0) / 2);
-    let mut nuls = block
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &b)| (b == 0).then_some(i));
-    let mut start = 0;
-    while let Some(key_end) = nuls.next() {
-        let Some(value_end) = nuls.next() else {
-            return Err(ProtocolError::UnpairedProperty(
-                text[start..key_end].to_owned(),
-            ));
-        };
-        ends.push((key_end, value_end));
-        start = value_end + 1;
+    let mut ends = Vec::with_capacity(TYPICAL_PROPERTIES);
+    let mut key_end = None;
+    for (at, _) in block.iter().enumerate().filter(|(_, b)| **b == 0) {
+        match key_end.take() {
+            None => key_end = Some(at),
+            Some(key_end) => ends.push((key_end, at)),
+        }
+    }
+    if let Some(key_end) = key_end {
+        let start = ends.last().map_or(0, |&(_, value_end)| value_end + 1);
+        return Err(ProtocolError::UnpairedProperty(
+            text[start..key_end].to_owned(),
+        ));
     }
     Ok(Properties {
         text: text.to_owned(),
@@ -365,17 +409,24 @@ mod tests {
 
         #[test]
         fn properties_behave_like_a_list_of_pairs(
-            inserts in proptest::collection::vec(("[a-d]{0,2}", "[x-z\0]{0,6}"), 0..12),
+            inserts in proptest::collection::vec(
+                ("[a-d]{0,2}", "[x-z\0]{0,6}", any::<bool>()),
+                0..12,
+            ),
         ) {
             // The model: pairs in order, an insert of a present key replacing its value.
             let mut model: Vec<(String, String)> = Vec::new();
             let mut props = Properties::new();
-            for (k, v) in inserts {
+            for (k, v, display) in inserts {
                 match model.iter_mut().find(|(mk, _)| *mk == k) {
                     Some(slot) => slot.1 = v.clone(),
                     None => model.push((k.clone(), v.clone())),
                 }
-                props.insert(k, v);
+                if display {
+                    props.insert_display(k, &v);
+                } else {
+                    props.insert(k, v);
+                }
                 let pairs: Vec<(&str, &str)> = props.iter().collect();
                 let expected: Vec<(&str, &str)> =
                     model.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

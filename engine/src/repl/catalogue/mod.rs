@@ -486,10 +486,10 @@ impl RevMessage {
 
     fn message_without_body(&self) -> Message {
         let mut msg = Message::request(names::REV)
-            .with_property("id", self.doc_id.clone())
-            .with_property("rev", self.rev.as_str().to_owned());
+            .with_property("id", &self.doc_id)
+            .with_property("rev", self.rev.as_str());
         if let Some(seq) = &self.sequence {
-            msg = msg.with_property("sequence", seq.to_string());
+            msg = msg.with_property_display("sequence", seq);
         }
         if self.no_conflicts {
             msg = msg.with_property("noconflicts", "1");
@@ -502,7 +502,7 @@ impl RevMessage {
             msg = msg.with_property("history", list.join(","));
         }
         if let Some(src) = &self.delta_src {
-            msg = msg.with_property("deltaSrc", src.as_str().to_owned());
+            msg = msg.with_property("deltaSrc", src.as_str());
         }
         msg
     }
@@ -579,10 +579,10 @@ impl NoRev {
     /// As a BLIP request (sent no-reply).
     pub fn to_message(&self) -> Message {
         let mut msg = Message::request(names::NO_REV)
-            .with_property("id", self.doc_id.clone())
-            .with_property("rev", self.rev.as_str().to_owned());
+            .with_property("id", &self.doc_id)
+            .with_property("rev", self.rev.as_str());
         if let Some(seq) = &self.sequence {
-            msg = msg.with_property("sequence", seq.to_string());
+            msg = msg.with_property_display("sequence", seq);
         }
         if let Some(code) = self.error {
             msg = msg.with_property("error", code.to_string());

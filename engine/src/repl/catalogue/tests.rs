@@ -13,7 +13,7 @@ fn rev(text: &str) -> RevId {
 fn rev_msg(props: &[(&str, &str)]) -> Message {
     let mut msg = Message::request(names::REV).with_body("{}");
     for (k, v) in props {
-        msg = msg.with_property(k.to_string(), *v);
+        msg = msg.with_property(k, *v);
     }
     msg
 }
