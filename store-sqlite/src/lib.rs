@@ -235,6 +235,10 @@ impl Store for SqliteStore {
         read::document(self.read()?, doc_id)
     }
 
+    fn documents(&self, doc_ids: &[&str]) -> Result<Vec<Option<DocRecord>>, StoreError> {
+        read::documents(self.read()?, doc_ids)
+    }
+
     fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         read::body(self.read()?, doc_id, rev_id)
     }

@@ -105,6 +105,12 @@ pub struct Database<S: Store> {
 /// A document as read to answer a peer (absent: `None`), with its decoded tree.
 type KeptRead = Option<(DocRecord, RevTree)>;
 
+/// A record with its decoded tree.
+fn with_tree(record: DocRecord) -> Result<(DocRecord, RevTree), DbError> {
+    let tree = RevTree::decode(&record.tree)?;
+    Ok((record, tree))
+}
+
 /// Documents kept read at most; more clears them (they are only a shortcut).
 const MAX_KEPT_READS: usize = 8192;
 
@@ -222,11 +228,20 @@ impl<S: Store> Database<S> {
 
     /// The document's record and decoded revision tree, if it exists (tombstones included).
     pub fn revision_tree(&self, doc_id: &str) -> Result<Option<(DocRecord, RevTree)>, DbError> {
-        let Some(record) = self.store.document(doc_id)? else {
-            return Ok(None);
-        };
-        let tree = RevTree::decode(&record.tree)?;
-        Ok(Some((record, tree)))
+        self.store.document(doc_id)?.map(with_tree).transpose()
+    }
+
+    /// [`Database::revision_tree`] of each of `doc_ids`, in order, read together
+    /// ([`Store::documents`]).
+    pub fn revision_trees(
+        &self,
+        doc_ids: &[&str],
+    ) -> Result<Vec<Option<(DocRecord, RevTree)>>, DbError> {
+        self.store
+            .documents(doc_ids)?
+            .into_iter()
+            .map(|record| record.map(with_tree).transpose())
+            .collect()
     }
 
     /// Up to `limit` changes after sequence `since`, each document once at its latest sequence.

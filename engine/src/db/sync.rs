@@ -3,7 +3,7 @@
 
 use super::{Database, DbError};
 use crate::rev::{RevId, RevTree};
-use crate::store::{Sequence, Store, StoreError, WriteBatch, WriteOp};
+use crate::store::{DocRecord, Sequence, Store, StoreError, WriteBatch, WriteOp};
 
 /// A revision ready to send to a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +75,39 @@ impl<S: Store> Database<S> {
         rev: &RevId,
         max: usize,
     ) -> Result<Option<Vec<RevId>>, DbError> {
-        let Some((record, tree)) = self.revision_tree(doc_id)? else {
+        let read = self.revision_tree(doc_id)?;
+        Ok(self.known_ancestors_in(doc_id, rev, max, read))
+    }
+
+    /// [`Database::known_ancestors`] of each `(doc_id, rev)`, in order, with the documents
+    /// read together ([`Store::documents`]).
+    pub fn known_ancestors_of(
+        &self,
+        revs: &[(&str, &RevId)],
+        max: usize,
+    ) -> Result<Vec<Option<Vec<RevId>>>, DbError> {
+        let ids: Vec<&str> = revs.iter().map(|(doc_id, _)| *doc_id).collect();
+        let reads = self.revision_trees(&ids)?;
+        Ok(revs
+            .iter()
+            .zip(reads)
+            .map(|((doc_id, rev), read)| self.known_ancestors_in(doc_id, rev, max, read))
+            .collect())
+    }
+
+    fn known_ancestors_in(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        max: usize,
+        read: Option<(DocRecord, RevTree)>,
+    ) -> Option<Vec<RevId>> {
+        let Some((record, tree)) = read else {
             self.keep_read(doc_id, None);
-            return Ok(Some(Vec::new()));
+            return Some(Vec::new());
         };
         if tree.contains(rev) {
-            return Ok(None);
+            return None;
         }
         let known = tree
             .leaves()
@@ -91,7 +118,7 @@ impl<S: Store> Database<S> {
             .collect();
         // The revision will be asked for: storing it starts from this read.
         self.keep_read(doc_id, Some((record, tree)));
-        Ok(Some(known))
+        Some(known)
     }
 
     /// How to answer a peer proposing `rev` of `doc_id`, built on `server_rev` (the revision it
@@ -102,12 +129,40 @@ impl<S: Store> Database<S> {
         rev: &RevId,
         server_rev: Option<&RevId>,
     ) -> Result<ProposalCheck, DbError> {
-        let Some((record, tree)) = self.revision_tree(doc_id)? else {
+        let read = self.revision_tree(doc_id)?;
+        Ok(self.check_proposal_in(doc_id, rev, server_rev, read))
+    }
+
+    /// [`Database::check_proposal`] of each `(doc_id, rev, server_rev)`, in order, with the
+    /// documents read together ([`Store::documents`]).
+    pub fn check_proposals(
+        &self,
+        proposals: &[(&str, &RevId, Option<&RevId>)],
+    ) -> Result<Vec<ProposalCheck>, DbError> {
+        let ids: Vec<&str> = proposals.iter().map(|(doc_id, ..)| *doc_id).collect();
+        let reads = self.revision_trees(&ids)?;
+        Ok(proposals
+            .iter()
+            .zip(reads)
+            .map(|((doc_id, rev, server_rev), read)| {
+                self.check_proposal_in(doc_id, rev, *server_rev, read)
+            })
+            .collect())
+    }
+
+    fn check_proposal_in(
+        &self,
+        doc_id: &str,
+        rev: &RevId,
+        server_rev: Option<&RevId>,
+        read: Option<(DocRecord, RevTree)>,
+    ) -> ProposalCheck {
+        let Some((record, tree)) = read else {
             self.keep_read(doc_id, None);
-            return Ok(ProposalCheck::Accept);
+            return ProposalCheck::Accept;
         };
         if tree.contains(rev) {
-            return Ok(ProposalCheck::AlreadyHave);
+            return ProposalCheck::AlreadyHave;
         }
         if let Some(current) = tree.current() {
             let accept = match server_rev {
@@ -116,14 +171,14 @@ impl<S: Store> Database<S> {
                 None => tree.is_deleted(),
             };
             if !accept {
-                return Ok(ProposalCheck::Conflict {
+                return ProposalCheck::Conflict {
                     current: current.clone(),
-                });
+                };
             }
         }
         // The revision will be sent: storing it starts from this read.
         self.keep_read(doc_id, Some((record, tree)));
-        Ok(ProposalCheck::Accept)
+        ProposalCheck::Accept
     }
 
     /// `rev` of `doc_id` with its body and its history up to the first revision in `known`

@@ -41,6 +41,12 @@ pub trait Store: Send {
     /// documents do not).
     fn document(&self, doc_id: &str) -> Result<Option<DocRecord>, StoreError>;
 
+    /// [`Store::document`] of each of `doc_ids`, in their order (an ID may appear twice). The
+    /// default reads them one by one; stores that read several faster at once override it.
+    fn documents(&self, doc_ids: &[&str]) -> Result<Vec<Option<DocRecord>>, StoreError> {
+        doc_ids.iter().map(|doc_id| self.document(doc_id)).collect()
+    }
+
     /// The stored body of one revision, if kept.
     fn body(&self, doc_id: &str, rev_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 

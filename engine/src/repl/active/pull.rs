@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::blip::{Connection, Message, MessageNumber, SendError, SendOptions};
 use crate::db::{Database, DbError, InsertOutcome, RemoteRevision};
+use crate::rev::RevId;
 use crate::store::Store;
 
 use super::session::{ActiveSession, Sent};
@@ -202,8 +203,10 @@ impl ActiveSession {
         };
         let mut answers = Vec::with_capacity(rows.len());
         pull.total += rows.len() as u64;
-        for row in rows {
-            match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history)? {
+        let revs: Vec<(&str, &RevId)> = rows.iter().map(|r| (r.doc_id.as_str(), &r.rev)).collect();
+        let known = db.known_ancestors_of(&revs, self.config.max_history)?;
+        for (row, known) in rows.into_iter().zip(known) {
+            match known {
                 None => {
                     pull.progress.announced(row.seq, true);
                     pull.completed += 1;

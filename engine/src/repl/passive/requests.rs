@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use crate::blip::{Message, MessageNumber};
 use crate::db::{Database, DbError, ProposalCheck, RemoteRevision};
+use crate::rev::RevId;
 use crate::store::Store;
 use crate::value::Value;
 
@@ -141,16 +142,16 @@ impl PassiveSession {
         db: &mut Database<S>,
     ) -> Result<(), Refusal> {
         let rows = cat::decode_changes(self.profile, &msg.body)?;
-        let mut answers = Vec::with_capacity(rows.len());
-        for row in &rows {
-            answers.push(
-                match db.known_ancestors(&row.doc_id, &row.rev, self.config.max_history) {
-                    Ok(None) => ChangeAnswer::Skip,
-                    Ok(Some(known)) => ChangeAnswer::Send { known },
-                    Err(e) => return Err(Refusal::from_db(e)),
-                },
-            );
-        }
+        let revs: Vec<(&str, &RevId)> = rows.iter().map(|r| (r.doc_id.as_str(), &r.rev)).collect();
+        let answers: Vec<ChangeAnswer> = db
+            .known_ancestors_of(&revs, self.config.max_history)
+            .map_err(Refusal::from_db)?
+            .into_iter()
+            .map(|known| match known {
+                None => ChangeAnswer::Skip,
+                Some(known) => ChangeAnswer::Send { known },
+            })
+            .collect();
         self.revs_awaited += answers
             .iter()
             .filter(|a| matches!(a, ChangeAnswer::Send { .. }))
@@ -170,24 +171,32 @@ impl PassiveSession {
         db: &mut Database<S>,
     ) -> Result<(), Refusal> {
         let rows = cat::decode_proposed(self.profile, &msg.body)?;
-        let mut answers = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if db.validate_doc_id(&row.doc_id).is_err() {
-                // Refused per document, before the pusher sends a body we would refuse.
-                answers.push(ProposalAnswer::Status(400));
-                continue;
-            }
-            let check = db
-                .check_proposal(&row.doc_id, &row.rev, row.server_rev.as_ref())
-                .map_err(Refusal::from_db)?;
-            answers.push(match check {
-                ProposalCheck::Accept => ProposalAnswer::Send,
-                ProposalCheck::AlreadyHave => ProposalAnswer::AlreadyHave,
-                ProposalCheck::Conflict { current } => ProposalAnswer::Conflict {
+        // Refused per document, before the pusher sends a body we would refuse.
+        let valid: Vec<bool> = rows
+            .iter()
+            .map(|row| db.validate_doc_id(&row.doc_id).is_ok())
+            .collect();
+        let proposals: Vec<(&str, &RevId, Option<&RevId>)> = rows
+            .iter()
+            .zip(&valid)
+            .filter(|(_, valid)| **valid)
+            .map(|(row, _)| (row.doc_id.as_str(), &row.rev, row.server_rev.as_ref()))
+            .collect();
+        let mut checks = db
+            .check_proposals(&proposals)
+            .map_err(Refusal::from_db)?
+            .into_iter();
+        let answers: Vec<ProposalAnswer> = valid
+            .iter()
+            .map(|valid| match valid.then(|| checks.next()).flatten() {
+                None => ProposalAnswer::Status(400),
+                Some(ProposalCheck::Accept) => ProposalAnswer::Send,
+                Some(ProposalCheck::AlreadyHave) => ProposalAnswer::AlreadyHave,
+                Some(ProposalCheck::Conflict { current }) => ProposalAnswer::Conflict {
                     current: Some(current),
                 },
-            });
-        }
+            })
+            .collect();
         self.revs_awaited += answers
             .iter()
             .filter(|a| matches!(a, ProposalAnswer::Send))

@@ -52,7 +52,8 @@ macro_rules! store_conformance_tests {
             local_checkpoints, peer_checkpoint_mvcc, blobs, uuid, guard_makes_batch_atomic,
             guards_before_and_after_puts, bodies_follow_the_current_revision,
             feed_with_bodies,
-            many_documents_in_one_batch, staged_blobs_are_invisible_until_committed,
+            many_documents_in_one_batch, documents_are_read_together,
+            staged_blobs_are_invisible_until_committed,
             blobs_are_read_in_pieces, committing_a_stored_digest_keeps_one_copy,
             staging_handles_are_checked, failed_batch_leaves_staged_blob_staged,
             blob_digests_are_listed_in_pages, conflicted_documents_are_listed,
@@ -491,6 +492,31 @@ pub fn many_documents_in_one_batch<S: Store>(store: &mut S) {
         Some(&4_321u32.to_le_bytes()[..])
     );
     assert_eq!(store.changes_since(4_990, 100).unwrap().len(), 10);
+}
+
+/// `documents` reads each ID asked for, in order, as `document` would: present, absent and
+/// repeated IDs, more than a store reads at once.
+pub fn documents_are_read_together<S: Store>(store: &mut S) {
+    assert_eq!(store.documents(&[]).unwrap(), Vec::new());
+    let mut batch = WriteBatch::new();
+    for i in (0..300u32).step_by(2) {
+        let r = RevId::from_digest(1, &i.to_be_bytes());
+        batch.push(put(&format!("doc-{i:03}"), r, &i.to_le_bytes()));
+    }
+    store.apply(batch).unwrap();
+    // Odd numbers are absent; some IDs are asked for twice; the order is scrambled.
+    let ids: Vec<String> = (0..300u32)
+        .map(|i| (i * 7) % 300)
+        .chain([4, 5, 4, 298])
+        .map(|i| format!("doc-{i:03}"))
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let read = store.documents(&ids).unwrap();
+    assert_eq!(read.len(), ids.len());
+    for (id, record) in ids.iter().zip(&read) {
+        assert_eq!(record, &store.document(id).unwrap(), "{id}");
+    }
+    assert_eq!(read.iter().filter(|r| r.is_some()).count(), 150 + 3);
 }
 
 /// `conflicted_documents` lists exactly the documents whose current flags say conflicted,
