@@ -69,15 +69,15 @@ fn raw_document(row: &Row<'_>, first: usize) -> rusqlite::Result<RawDocument> {
     ))
 }
 
-fn record(doc_id: &str, raw: RawDocument) -> Result<DocRecord, StoreError> {
+fn record(doc_id: String, raw: RawDocument) -> Result<DocRecord, StoreError> {
     let (sequence, rev, bits, body_size, tree) = raw;
     Ok(DocRecord {
-        doc_id: doc_id.to_owned(),
-        current_rev: parse_rev(doc_id, &rev)?,
-        flags: flags(doc_id, bits)?,
+        current_rev: parse_rev(&doc_id, &rev)?,
+        flags: flags(&doc_id, bits)?,
         sequence: seq_from_sql(sequence, "documents")?,
-        body_size: size(doc_id, body_size)?,
+        body_size: size(&doc_id, body_size)?,
         tree,
+        doc_id,
     })
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn document(conn: &Connection, doc_id: &str) -> Result<Option<DocReco
     )
     .and_then(|mut s| s.query_row([doc_id], |r| raw_document(r, 0)).optional())
     .map_err(ctx("reading a document"))?
-    .map(|raw| record(doc_id, raw))
+    .map(|raw| record(doc_id.to_owned(), raw))
     .transpose()
 }
 
@@ -126,11 +126,12 @@ pub(crate) fn documents(
             .map_err(&context)?;
         while let Some(row) = rows.next().map_err(&context)? {
             let doc_id: String = row.get(0).map_err(&context)?;
-            let found = record(&doc_id, raw_document(row, 1).map_err(&context)?)?;
-            let first = order.partition_point(|&i| doc_ids[i] < doc_id.as_str());
+            let found = record(doc_id, raw_document(row, 1).map_err(&context)?)?;
+            let doc_id = found.doc_id.as_str();
+            let first = order.partition_point(|&i| doc_ids[i] < doc_id);
             let asked = order[first..]
                 .iter()
-                .take_while(|&&i| doc_ids[i] == doc_id.as_str())
+                .take_while(|&&i| doc_ids[i] == doc_id)
                 .count();
             if let Some((&last, others)) = order[first..first + asked].split_last() {
                 for &i in others {

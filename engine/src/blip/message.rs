@@ -63,19 +63,7 @@ impl Properties {
     pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
         let (key, value) = (key.as_ref(), value.as_ref());
         let Some(at) = self.position(key) else {
-            if self.ends.is_empty() {
-                // Most blocks are short: one allocation each for the text and the ends.
-                self.text
-                    .reserve(TYPICAL_BLOCK.max(key.len() + value.len() + 2));
-                self.ends.reserve(TYPICAL_PROPERTIES);
-            }
-            self.text.push_str(key);
-            self.text.push('\0');
-            let key_end = self.text.len() - 1;
-            self.text.push_str(value);
-            self.text.push('\0');
-            self.ends.push((key_end, self.text.len() - 1));
-            return;
+            return self.append(key, value.len(), |text| text.push_str(value));
         };
         let (key_end, value_end) = self.ends[at];
         self.text.replace_range(key_end + 1..value_end, value);
@@ -93,14 +81,26 @@ impl Properties {
         if self.position(key).is_some() {
             return self.insert(key, value.to_string());
         }
-        self.insert(key, "");
-        let value_start = self.text.len() - 1;
-        self.text.pop();
-        write!(self.text, "{value}").expect("writing to a String");
+        self.append(key, 0, |text| {
+            write!(text, "{value}").expect("writing to a String");
+        });
+    }
+
+    /// Appends a property named `key` whose value `write_value` writes (about `value_len`
+    /// bytes).
+    fn append(&mut self, key: &str, value_len: usize, write_value: impl FnOnce(&mut String)) {
+        if self.ends.is_empty() {
+            // Most blocks are short: one allocation each for the text and the ends.
+            self.text
+                .reserve(TYPICAL_BLOCK.max(key.len() + value_len + 2));
+            self.ends.reserve(TYPICAL_PROPERTIES);
+        }
+        self.text.push_str(key);
         self.text.push('\0');
-        let last = self.ends.len() - 1;
-        self.ends[last].1 = self.text.len() - 1;
-        debug_assert_eq!(self.ends[last].0 + 1, value_start);
+        let key_end = self.text.len() - 1;
+        write_value(&mut self.text);
+        self.text.push('\0');
+        self.ends.push((key_end, self.text.len() - 1));
     }
 
     /// The properties as key/value pairs, in order.
@@ -138,7 +138,7 @@ impl Properties {
     /// (which the block cannot carry).
     fn block(&self) -> Result<&[u8], &str> {
         // Exactly the separators: two NULs a property.
-        if memchr_count(self.text.as_bytes(), 0) == 2 * self.ends.len() {
+        if self.text.bytes().filter(|&b| b == 0).count() == 2 * self.ends.len() {
             return Ok(self.text.as_bytes());
         }
         let (bad, _) = self
@@ -147,11 +147,6 @@ impl Properties {
             .expect("a key or value holding a NUL");
         Err(bad)
     }
-}
-
-/// How many bytes of `bytes` are `byte`.
-fn memchr_count(bytes: &[u8], byte: u8) -> usize {
-    bytes.iter().filter(|&&b| b == byte).count()
 }
 
 impl std::fmt::Debug for Properties {
